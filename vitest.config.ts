@@ -1,0 +1,27 @@
+import { defineConfig } from "vitest/config"
+
+// One project per package (plus the end-to-end suite and the examples). Every project inherits the
+// root `test` options below, so they all share the Postgres global setup of test/harness.
+const project = (dir: string, name: string) => ({
+  extends: true as const,
+  test: { name, root: dir, include: ["**/*.test.ts"], exclude: ["**/node_modules/**", "**/dist/**"] }
+})
+
+export default defineConfig({
+  test: {
+    globalSetup: ["./test/harness/globalSetup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    projects: [
+      project("packages/core", "core"),
+      project("packages/source-stripe", "source-stripe"),
+      project("packages/sink-postgres", "sink-postgres"),
+      project("packages/plugin-sigma", "plugin-sigma"),
+      project("packages/stripe-emulator", "stripe-emulator"),
+      project("packages/cli", "cli"),
+      project("examples", "examples"),
+      project("test", "e2e")
+    ]
+  }
+})
