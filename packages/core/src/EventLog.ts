@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Context, type Duration, Effect, Layer, Option, Queue, type Scope, Stream } from "effect"
 import type * as Event from "./Event.js"
 import { MemoryStore, memoryEventLog } from "./internal/memoryStore.js"
 import * as LogPosition from "./LogPosition.js"
@@ -95,27 +95,37 @@ export const tail = (
   log: Service,
   after: LogPosition.LogPosition,
   options: ReadOptions & { readonly pollInterval?: Duration.DurationInput }
-): Stream.Stream<ReadResult, EventLogError> => {
-  const poll = Duration.decode(options.pollInterval ?? "1 second")
-  const waitForChange = log.changes.pipe(
-    Stream.take(1),
-    Stream.runDrain,
-    Effect.timeoutOption(poll),
-    Effect.asVoid
-  )
-  return Stream.paginateChunkEffect({ from: after, wait: false }, ({ from, wait }) =>
-    (wait ? waitForChange : Effect.void).pipe(
-      Effect.zipRight(log.read(from, options)),
-      Effect.map((result) => {
-        const moved = !LogPosition.equals(result.next, from)
-        return [
-          moved ? Chunk.of(result) : Chunk.empty<ReadResult>(),
-          Option.some({ from: result.next, wait: result.events.length < options.limit })
-        ] as const
-      })
+): Stream.Stream<ReadResult, EventLogError> =>
+  Stream.unwrapScoped(
+    Effect.map(changeWaiter(log, options.pollInterval ?? "1 second"), (waitForChange) =>
+      Stream.paginateChunkEffect({ from: after, wait: false }, ({ from, wait }) =>
+        (wait ? waitForChange : Effect.void).pipe(
+          Effect.zipRight(log.read(from, options)),
+          Effect.map((result) => {
+            const moved = !LogPosition.equals(result.next, from)
+            return [
+              moved ? Chunk.of(result) : Chunk.empty<ReadResult>(),
+              Option.some({ from: result.next, wait: result.events.length < options.limit })
+            ] as const
+          })
+        )
+      )
     )
   )
-}
+
+/**
+ * Subscribes to the log's change signals for the life of the scope and returns an effect that
+ * waits for the next signal (or any that came since the last wait) or the poll interval.
+ */
+export const changeWaiter = (
+  log: Service,
+  pollInterval: Duration.DurationInput
+): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
+  Effect.map(Stream.toQueue(log.changes, { strategy: "sliding", capacity: 1 }), (queue) =>
+    Effect.zipRight(Effect.timeoutOption(Queue.take(queue), pollInterval), Queue.takeAll(queue)).pipe(
+      Effect.asVoid
+    )
+  )
 
 /** The in-memory driver (tests, examples). Shares its store with the other memory drivers. */
 export const layerMemory: Layer.Layer<EventLog, never, MemoryStore> = Layer.effect(

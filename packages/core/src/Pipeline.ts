@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Metric, Option, Stream } from "effect"
+import type { Duration } from "effect"
+import { Effect, Metric, Option, Stream } from "effect"
 import { CheckpointStore } from "./CheckpointStore.js"
 import type { CursorStore } from "./CursorStore.js"
 import * as EventLog from "./EventLog.js"
@@ -183,10 +184,9 @@ export const runProjection = <R>(
       yield* checkpoints.lock(projection.name)
       yield* Effect.logDebug("projection runner started")
       const batchSize = options.batchSize ?? 1000
-      const poll = Duration.decode(options.pollInterval ?? "1 second")
-      const waitForChange = log.changes.pipe(Stream.take(1), Stream.runDrain, Effect.timeoutOption(poll))
+      // Subscribed before the first read, so that no signal between a read and the wait is lost.
+      const waitForChange = yield* EventLog.changeWaiter(log, options.pollInterval ?? "1 second")
       let position = yield* startPosition(projection)
-      // Subscribe before the first read so that no signal between a read and the wait is lost.
       return yield* Effect.forever(
         Effect.gen(function* () {
           const r = yield* retryStore(step(projection, position, batchSize))
