@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 // One project per package (plus the end-to-end suite and the examples). Every project inherits the
@@ -9,7 +10,7 @@ const project = (dir: string, name: string) => ({
 
 export default defineConfig({
   test: {
-    globalSetup: ["./test/harness/globalSetup.ts"],
+    globalSetup: [fileURLToPath(new URL("./test/harness/globalSetup.ts", import.meta.url))],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
