@@ -1,1 +1,9 @@
-export {}
+export * as Migrations from "./Migrations.js"
+export * as PgCheckpointStore from "./PgCheckpointStore.js"
+export * as PgCursorStore from "./PgCursorStore.js"
+export * as PgEventLog from "./PgEventLog.js"
+export * as PgRevalidationQueue from "./PgRevalidationQueue.js"
+export * as PgSink from "./PgSink.js"
+export * as PgSinkConfig from "./PgSinkConfig.js"
+export * as PgUnitOfWork from "./PgUnitOfWork.js"
+export * as SinkPostgresError from "./SinkPostgresError.js"

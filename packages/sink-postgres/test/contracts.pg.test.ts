@@ -1,0 +1,8 @@
+import { Layer } from "effect"
+import { PgTest } from "../../../test/harness/index.js"
+import { eventLogContract } from "../../core/test/contracts/eventLog.js"
+import { PgSink } from "../src/index.js"
+
+const SinkLayer = PgSink.layer().pipe(Layer.provideMerge(PgTest.layer()))
+
+eventLogContract("postgres", SinkLayer)
