@@ -1,0 +1,2 @@
+export * as PgTest from "./database.js"
+export * as FaultProxy from "./FaultProxy.js"
