@@ -1,0 +1,32 @@
+import type { SqlClient } from "@effect/sql"
+import type { PgClient } from "@effect/sql-pg"
+import { PgSink } from "@stripe-sync/sink-postgres"
+import { Effect, Layer, Option } from "effect"
+import * as EmbeddedDatabase from "../EmbeddedDatabase.js"
+import * as Logging from "../Logging.js"
+import type { Shared } from "../SharedOptions.js"
+
+/** The database of a command: `--database-url`, or the embedded default for the life of the command. */
+export const databaseUrl = (options: Pick<Shared, "databaseUrl">) =>
+  Option.match(options.databaseUrl, {
+    onSome: (url) => Effect.succeed(url),
+    onNone: () =>
+      Effect.map(EmbeddedDatabase.start({ dataDir: EmbeddedDatabase.defaultDataDir() }), (h) => h.url)
+  })
+
+/** The Postgres sink (every pipeline port, migrated) on the command's database. */
+export const sinkLayer = (
+  options: Pick<Shared, "databaseUrl" | "schema">,
+  pool: { readonly maxConnections?: number } = {}
+): Layer.Layer<PgSink.Services | PgClient.PgClient | SqlClient.SqlClient, unknown> =>
+  Layer.unwrapScoped(
+    Effect.map(databaseUrl(options), (url) =>
+      PgSink.layerFromUrl({ url, schema: options.schema, ...pool, applicationName: "stripe-sync" })
+    )
+  )
+
+/** Runs a command's effect with its logging settings. */
+export const withLogging =
+  (options: Pick<Shared, "logLevel" | "logFormat">) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.provide(effect, Logging.layer({ level: options.logLevel, format: options.logFormat }))
