@@ -10,21 +10,10 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Projection } from "@stripe-sync/core/Projection"
-import { Context, Effect } from "effect"
+import { Effect } from "effect"
 import { quote, type Tables, tables } from "./internal/names.js"
+import { ProjectionTarget } from "./ProjectionTarget.js"
 import { MigrationError } from "./SinkPostgresError.js"
-
-/**
- * The schema a Postgres projection writes to: its live schema normally, a shadow schema while it
- * is rebuilt. Projections build every table name from it.
- *
- * @since 0.1.0
- * @category models
- */
-export class ProjectionTarget extends Context.Tag("@stripe-sync/sink-postgres/ProjectionTarget")<
-  ProjectionTarget,
-  { readonly schema: string }
->() {}
 
 interface SyncMigration {
   readonly id: number
