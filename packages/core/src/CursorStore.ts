@@ -30,6 +30,15 @@ export interface Service {
     source: string,
     options: { readonly owner: string; readonly ttl: Duration.DurationInput }
   ) => Effect.Effect<Option.Option<CursorEntry>, StoreError>
+  /**
+   * Extends a lease the owner still holds by `ttl` from now; `false` when the cursor is gone or the
+   * lease was lost (it expired and another owner took it).
+   */
+  readonly renew: (
+    source: string,
+    key: string,
+    options: { readonly owner: string; readonly ttl: Duration.DurationInput }
+  ) => Effect.Effect<boolean, StoreError>
   /** Gives a leased cursor back (a no-op when it is gone or held by another owner). */
   readonly release: (source: string, key: string, owner: string) => Effect.Effect<void, StoreError>
 }

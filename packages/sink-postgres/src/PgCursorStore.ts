@@ -66,6 +66,18 @@ export const make = Effect.fn("PgCursorStore.make")(function* (schema: string) {
           ),
           Effect.mapError(fail("lease"))
         ),
+    renew: (source, key, options) =>
+      sql
+        .unsafe<{ key: string }>(
+          `UPDATE ${t.cursors} SET lease_until = clock_timestamp() + $4 * interval '1 millisecond'
+           WHERE source = $1 AND key = $2 AND leased_by = $3
+           RETURNING key`,
+          [source, key, options.owner, Duration.toMillis(Duration.decode(options.ttl))]
+        )
+        .pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError(fail("renew"))
+        ),
     release: (source, key, owner) =>
       sql
         .unsafe(

@@ -151,6 +151,13 @@ export const memoryCursorStore = (state: State): CursorStore.Service => ({
       }
       return Option.none()
     }),
+  renew: (source, key, options) =>
+    Effect.sync(() => {
+      const row = state.cursors.get(source)?.get(key)
+      if (row === undefined || row.leasedBy !== options.owner) return false
+      row.leaseUntil = Date.now() + Duration.toMillis(Duration.decode(options.ttl))
+      return true
+    }),
   release: (source, key, owner) =>
     Effect.sync(() => {
       const row = state.cursors.get(source)?.get(key)

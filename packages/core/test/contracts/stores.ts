@@ -68,6 +68,20 @@ export const storesContract = (driver: string, driverLayer: Layer.Layer<StoreSer
         })
       )
 
+      it.effect("CursorStore: the owner renews its lease; a lost lease does not renew", () =>
+        Effect.gen(function* () {
+          const store = yield* CursorStore.CursorStore
+          const source = unique("src")
+          yield* store.put([{ source, key: "k", value: { x: 1 } }])
+          assert.isTrue(Option.isSome(yield* store.lease(source, { owner: "a", ttl: 0 })))
+          // expired, but not yet taken: the owner may renew it, and then nobody else gets it
+          assert.isTrue(yield* store.renew(source, "k", { owner: "a", ttl: "1 minute" }))
+          assert.isTrue(Option.isNone(yield* store.lease(source, { owner: "b", ttl: "1 minute" })))
+          assert.isFalse(yield* store.renew(source, "k", { owner: "b", ttl: "1 minute" }))
+          assert.isFalse(yield* store.renew(source, "missing", { owner: "a", ttl: "1 minute" }))
+        })
+      )
+
       it.effect("CursorStore: an expired lease can be taken over", () =>
         Effect.gen(function* () {
           const store = yield* CursorStore.CursorStore
