@@ -1,1 +1,5 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as Backfill from "./Backfill.js"
+export * as Catalog from "./Catalog.js"
