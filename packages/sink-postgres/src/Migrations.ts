@@ -51,13 +51,29 @@ export const syncMigrations: ReadonlyArray<SyncMigration> = [
             CONSTRAINT _events_account_event UNIQUE (account_id, event_id)
           )`),
           sql.unsafe(`CREATE INDEX _events_log_order ON ${t.events} (txid, position)`),
-          sql.unsafe(`CREATE TABLE ${t.objectState} (
-            account_id text NOT NULL,
-            object_type text NOT NULL,
-            object_id text NOT NULL,
-            data_hash text NOT NULL,
-            PRIMARY KEY (account_id, object_type, object_id)
-          )`),
+          sql.unsafe(
+            `CREATE INDEX _events_object ON ${t.events} (account_id, object_type, object_id, position)`
+          ),
+          // The page read of the log. A function so that its plan is always the ordered index scan that
+          // stops after a page (a never-analysed table otherwise gets a bitmap scan of the whole range).
+          sql.unsafe(`CREATE FUNCTION ${t.readPage}(
+              after_txid xid8, after_position bigint, horizon xid8, page_size integer, exact text[], prefixes text[]
+            )
+            RETURNS TABLE (
+              txid xid8, "position" bigint, event_id text, type text, source text, account_id text, object_type text,
+              object_id text, version_ts bigint, api_version text, data jsonb, received_at timestamptz
+            )
+            LANGUAGE sql STABLE
+            SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off
+            AS $$
+              SELECT e.txid, e.position, e.event_id, e.type, e.source, e.account_id, e.object_type, e.object_id,
+                e.version_ts, e.api_version, e.data, e.received_at
+              FROM ${t.events} e
+              WHERE (e.txid, e.position) > (after_txid, after_position) AND e.txid < horizon
+                AND (exact IS NULL OR e.type = ANY (exact) OR e.type LIKE ANY (prefixes))
+              ORDER BY e.txid, e.position
+              LIMIT page_size
+            $$`),
           sql.unsafe(`CREATE TABLE ${t.cursors} (
             source text NOT NULL,
             key text NOT NULL,

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as Event from "@stripe-sync/core/Event"
 import { type CursorWrite, EventLog, type HorizonHolder, type ReadResult } from "@stripe-sync/core/EventLog"
@@ -73,12 +74,11 @@ export { cursorParams }
 
 const appendSql = (t: Tables) => `
 WITH input AS (
-  SELECT i.ord, i.event_id, i.type, i.source, i.account_id, i.object_type, i.object_id, i.version_ts,
-    i.api_version, i.data::jsonb AS data, i.received_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
-    $9::text[], $10::timestamptz[])
-    WITH ORDINALITY AS i(event_id, type, source, account_id, object_type, object_id, version_ts, api_version,
-      data, received_at, ord)
+  SELECT i.ord, i.e AS event_id, i.t AS type, i.s AS source, i.a AS account_id, i.ot AS object_type,
+    i.oi AS object_id, i.v AS version_ts, i.av AS api_version, i.d AS data, i.r AS received_at
+  FROM ROWS FROM (
+    json_to_recordset($1::json) AS (e text, t text, s text, a text, ot text, oi text, v int8, av text, d jsonb, r timestamptz)
+  ) WITH ORDINALITY AS i(e, t, s, a, ot, oi, v, av, d, r, ord)
 ),
 hashed AS (
   SELECT h.*, md5(h.data::text) AS data_hash FROM input h
@@ -90,80 +90,63 @@ fresh AS (
   ORDER BY h.account_id, h.event_id, h.ord
 ),
 sequenced AS (
-  SELECT f.*,
-    CASE WHEN row_number() OVER w = 1 THEN s.data_hash ELSE lag(f.data_hash) OVER w END AS previous_hash
+  SELECT f.*, row_number() OVER w AS nth, lag(f.data_hash) OVER w AS previous_in_batch
   FROM fresh f
-  LEFT JOIN ${t.objectState} s
-    ON s.account_id = f.account_id AND s.object_type = f.object_type AND s.object_id = f.object_id
   WINDOW w AS (PARTITION BY f.account_id, f.object_type, f.object_id ORDER BY f.ord)
 ),
 inserted AS (
   INSERT INTO ${t.events} (event_id, type, source, account_id, object_type, object_id, version_ts, api_version,
     data, data_hash, received_at)
-  SELECT event_id, type, source, account_id, object_type, object_id, version_ts, api_version, data, data_hash,
-    received_at
-  FROM sequenced
-  WHERE NOT (type LIKE '%.snapshot' AND previous_hash IS NOT NULL AND previous_hash = data_hash)
-  ORDER BY ord
-  ON CONFLICT (account_id, event_id) DO NOTHING
-  RETURNING position, account_id, object_type, object_id, data_hash
-),
-state AS (
-  INSERT INTO ${t.objectState} AS s (account_id, object_type, object_id, data_hash)
-  SELECT DISTINCT ON (account_id, object_type, object_id) account_id, object_type, object_id, data_hash
-  FROM inserted
-  ORDER BY account_id, object_type, object_id, position DESC
-  ON CONFLICT (account_id, object_type, object_id) DO UPDATE SET data_hash = excluded.data_hash
+  SELECT q.event_id, q.type, q.source, q.account_id, q.object_type, q.object_id, q.version_ts, q.api_version, q.data,
+    q.data_hash, q.received_at
+  FROM sequenced q
+  -- A snapshot equal to the latest logged state of its object is skipped: the first one of an object
+  -- in the batch compares with the log, the next ones with the previous one in the batch.
+  WHERE NOT (q.type LIKE '%.snapshot' AND q.data_hash IS NOT DISTINCT FROM (
+    CASE WHEN q.nth = 1 THEN (
+      SELECT e.data_hash FROM ${t.events} e
+      WHERE e.account_id = q.account_id AND e.object_type = q.object_type AND e.object_id = q.object_id
+      ORDER BY e.position DESC LIMIT 1
+    ) ELSE q.previous_in_batch END
+  ))
+  ORDER BY q.ord
   RETURNING 1
 ),
-${cursorCtes(t, 11)}
+${cursorCtes(t, 2)}
 SELECT
   (SELECT count(*) FROM inserted)::int AS appended,
-  (SELECT count(*) FROM state)::int AS states,
   (SELECT count(*) FROM cursor_put)::int + (SELECT count(*) FROM cursor_del)::int AS cursors,
-  (SELECT count(*) FROM (SELECT pg_notify($14, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
+  (SELECT count(*) FROM (SELECT pg_notify($5, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
 `
+
+const isUniqueViolation = (error: SqlError): boolean =>
+  (error.cause as { code?: unknown } | undefined)?.code === "23505"
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
-/** The SQL filter of a read (`*`, exact types, `prefix.*`), with its parameters from `$first`. */
-const typeFilter = (types: ReadonlyArray<string> | undefined, first: number) => {
-  if (types === undefined || types.length === 0 || types.includes("*")) return { clause: "", params: [] }
-  const exact = types.filter((t) => !t.endsWith(".*"))
-  const prefixes = types.filter((t) => t.endsWith(".*")).map((t) => `${escapeLike(t.slice(0, -1))}%`)
-  const parts: Array<string> = []
-  const params: Array<ReadonlyArray<string>> = []
-  if (exact.length > 0) {
-    params.push(exact)
-    parts.push(`type = ANY($${first + params.length - 1}::text[])`)
-  }
-  if (prefixes.length > 0) {
-    params.push(prefixes)
-    parts.push(`type LIKE ANY($${first + params.length - 1}::text[])`)
-  }
-  return { clause: `AND (${parts.join(" OR ")})`, params }
+/** The read's type filter as the two arrays of `_read_page`: exact types, and LIKE patterns of prefixes. */
+const typeFilter = (types: ReadonlyArray<string> | undefined) => {
+  if (types === undefined || types.length === 0 || types.includes("*")) return [null, null] as const
+  return [
+    types.filter((t) => !t.endsWith(".*")),
+    types.filter((t) => t.endsWith(".*")).map((t) => `${escapeLike(t.slice(0, -1))}%`)
+  ] as const
 }
 
 /**
  * One statement: the horizon (the xmin of the statement's snapshot), the last event below it, and
  * a page after `$1:$2` below it.
  */
-const readSql = (t: Tables, filter: string) => `
+const readSql = (t: Tables) => `
 WITH h AS MATERIALIZED (
   SELECT x.xmin,
     (SELECT e.txid::text || ':' || e.position::text FROM ${t.events} e
       WHERE e.txid < x.xmin ORDER BY e.txid DESC, e.position DESC LIMIT 1) AS top
   FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) x
 )
-SELECT h.top, p.*
-FROM h LEFT JOIN LATERAL (
-  SELECT e.txid::text AS txid, e.position::text AS position, e.event_id, e.type, e.source, e.account_id,
-    e.object_type, e.object_id, e.version_ts::text AS version_ts, e.api_version, e.data, e.received_at
-  FROM ${t.events} e
-  WHERE (e.txid, e.position) > ($1::xid8, $2::int8) AND e.txid < h.xmin ${filter}
-  ORDER BY e.txid, e.position
-  LIMIT $3
-) p ON true
+SELECT h.top, p.txid::text AS txid, p.position::text AS position, p.event_id, p.type, p.source, p.account_id,
+  p.object_type, p.object_id, p.version_ts::text AS version_ts, p.api_version, p.data, p.received_at
+FROM h LEFT JOIN LATERAL ${t.readPage}($1::xid8, $2::int8, h.xmin, $3::int4, $4::text[], $5::text[]) p ON true
 `
 
 interface ReadRow {
@@ -214,6 +197,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const t = tables(schema)
   const append = appendSql(t)
+  const read = readSql(t)
   const changes = yield* PubSub.sliding<void>(1)
 
   yield* pg.listen(t.channel).pipe(
@@ -233,57 +217,36 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
         const [sources, keys, values] = cursorParams(batch.cursors ?? [])
         if (events.length === 0 && sources.length === 0) return { appended: 0, skipped: 0 }
         const n = events.length
-        const cols = {
-          id: new Array<string>(n),
-          type: new Array<string>(n),
-          source: new Array<string>(n),
-          account: new Array<string>(n),
-          objectType: new Array<string>(n),
-          objectId: new Array<string>(n),
-          versionTs: new Array<number>(n),
-          apiVersion: new Array<string | null>(n),
-          data: new Array<string>(n),
-          receivedAt: new Array<string>(n)
-        }
+        // One JSON text for the whole batch: cheaper to build than ten arrays of escaped strings.
+        const rows = new Array<unknown>(n)
         for (let i = 0; i < n; i++) {
           const e = events[i]!
-          cols.id[i] = e.id
-          cols.type[i] = e.type
-          cols.source[i] = e.source
-          cols.account[i] = e.accountId
-          cols.objectType[i] = e.objectType
-          cols.objectId[i] = e.objectId
-          cols.versionTs[i] = e.versionTs
-          cols.apiVersion[i] = e.apiVersion
-          cols.data[i] = JSON.stringify(e.data)
-          cols.receivedAt[i] = e.receivedAt.toISOString()
+          rows[i] = {
+            e: e.id,
+            t: e.type,
+            s: e.source,
+            a: e.accountId,
+            ot: e.objectType,
+            oi: e.objectId,
+            v: e.versionTs,
+            av: e.apiVersion,
+            d: e.data,
+            r: e.receivedAt.toISOString()
+          }
         }
-        const rows = yield* sql
-          .unsafe<{ appended: number }>(append, [
-            cols.id,
-            cols.type,
-            cols.source,
-            cols.account,
-            cols.objectType,
-            cols.objectId,
-            cols.versionTs,
-            cols.apiVersion,
-            cols.data,
-            cols.receivedAt,
-            sources,
-            keys,
-            values,
-            t.channel
-          ])
-          .pipe(Effect.mapError(logError("append")))
-        const appended = Number(rows[0]?.appended ?? 0)
+        // No ON CONFLICT (speculative insertion halves the speed): duplicates already stored are
+        // filtered by the statement, and a concurrent appender of the same event makes it fail with a
+        // unique violation once that appender commits; the retry then skips the event.
+        const result = yield* sql
+          .unsafe<{ appended: number }>(append, [JSON.stringify(rows), sources, keys, values, t.channel])
+          .pipe(Effect.retry({ times: 5, while: isUniqueViolation }), Effect.mapError(logError("append")))
+        const appended = Number(result[0]?.appended ?? 0)
         return { appended, skipped: n - appended }
       }),
     read: (after, options) => {
-      const filter = typeFilter(options.types, 4)
-      const text = readSql(t, filter.clause)
+      const [exact, prefixes] = typeFilter(options.types)
       return sql
-        .unsafe<ReadRow>(text, [String(after.txid), String(after.position), options.limit, ...filter.params])
+        .unsafe<ReadRow>(read, [String(after.txid), String(after.position), options.limit, exact, prefixes])
         .pipe(
           Effect.map((rows): ReadResult => {
             const events: Array<Event.StoredEvent> = []

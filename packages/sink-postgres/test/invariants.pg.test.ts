@@ -297,9 +297,12 @@ describe("event log invariants (postgres)", () => {
               ["A", 3]
             ]
           )
-          const state = yield* sql<{ data_hash: string }>`
-          SELECT data_hash FROM stripe._object_state WHERE account_id = ${accountId} AND object_id = ${objectId}`
-          assert.strictEqual(state.length, 1)
+          const hashes = yield* sql<{ data_hash: string }>`
+          SELECT data_hash FROM stripe._events WHERE account_id = ${accountId} AND object_id = ${objectId}
+          ORDER BY position`
+          assert.strictEqual(hashes.length, 3)
+          assert.strictEqual(hashes[0]!.data_hash, hashes[2]!.data_hash)
+          assert.notStrictEqual(hashes[0]!.data_hash, hashes[1]!.data_hash)
         })
     )
 

@@ -73,7 +73,6 @@ describe("migrations (postgres)", () => {
           "_cursors",
           "_events",
           "_migrations",
-          "_object_state",
           "_projection_migrations",
           "_revalidate"
         ]

@@ -12,7 +12,7 @@ export const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`
 export interface Tables {
   readonly schema: string
   readonly events: string
-  readonly objectState: string
+  readonly readPage: string
   readonly cursors: string
   readonly checkpoints: string
   readonly revalidate: string
@@ -27,7 +27,7 @@ export const tables = (schema: string): Tables => {
   return {
     schema,
     events: q("_events"),
-    objectState: q("_object_state"),
+    readPage: q("_read_page"),
     cursors: q("_cursors"),
     checkpoints: q("_checkpoints"),
     revalidate: q("_revalidate"),

