@@ -77,7 +77,7 @@ WITH input AS (
   SELECT i.ord, i.e AS event_id, i.t AS type, i.s AS source, i.a AS account_id, i.ot AS object_type,
     i.oi AS object_id, i.v AS version_ts, i.av AS api_version, i.d AS data, i.r AS received_at
   FROM ROWS FROM (
-    json_to_recordset($1::json) AS (e text, t text, s text, a text, ot text, oi text, v int8, av text, d jsonb, r timestamptz)
+    jsonb_to_recordset($1::jsonb) AS (e text, t text, s text, a text, ot text, oi text, v int8, av text, d jsonb, r timestamptz)
   ) WITH ORDINALITY AS i(e, t, s, a, ot, oi, v, av, d, r, ord)
 ),
 hashed AS (
