@@ -116,7 +116,7 @@ export const make = (emulator: EmulatorHandle | EmulatorState, options: ChangeDr
   const apply = (kind: ChangeKind, a: Account): string | undefined => {
     switch (kind) {
       case "customer.create": {
-        const id = core.rng.id("cus")
+        const id = core.newId("cus")
         Ops.create(
           core,
           a,
@@ -169,7 +169,7 @@ export const make = (emulator: EmulatorHandle | EmulatorState, options: ChangeDr
       }
       case "product.create": {
         const now = core.now()
-        const id = core.rng.id("prod")
+        const id = core.newId("prod")
         Ops.create(
           core,
           a,
@@ -210,7 +210,7 @@ export const make = (emulator: EmulatorHandle | EmulatorState, options: ChangeDr
         const p = pick(a, "product", (o) => o.active !== false)
         const template = a.collection("price").items.find((x) => x.type === "one_time")
         if (!p || !template) return undefined
-        const id = core.rng.id("price")
+        const id = core.newId("price")
         const unit = rng.int(1, 100) * 100
         Ops.create(
           core,
@@ -237,7 +237,7 @@ export const make = (emulator: EmulatorHandle | EmulatorState, options: ChangeDr
         for (let i = 0; i < n; i++)
           a.collection("invoiceitem").insert({
             ...(a.collection("invoiceitem").items[0] ?? {}),
-            id: core.rng.id("ii"),
+            id: core.newId("ii"),
             object: "invoiceitem",
             created: now,
             date: now,

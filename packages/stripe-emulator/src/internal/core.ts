@@ -121,6 +121,19 @@ export class EmulatorCore {
     return this.accounts.get(id)
   }
 
+  private idSeq = 0
+  /**
+   * An id for an object created at run time. Its leading characters count up, so objects and events
+   * created within one second list newest first (Stripe orders by `created`, then id, descending).
+   */
+  newId(prefix: string): string {
+    const n = ++this.idSeq
+    let c = ""
+    for (let x = n, i = 0; i < 7; i++, x = Math.floor(x / 62)) c = B62[x % 62] + c
+    const short = prefix === "cus" || prefix === "prod" || prefix === "si" || prefix === "cn"
+    return `${prefix}_${short ? `${c}${this.rng.chars(7)}` : `2${c}${this.rng.chars(16)}`}`
+  }
+
   newRequestId(): string {
     return `req_${(++this.requestSeq).toString(36).padStart(6, "0")}${randomBytes(5).toString("hex")}`
   }
@@ -138,7 +151,7 @@ export class EmulatorCore {
   ): StripeObject {
     const endpoints = this.endpointsFor(account, type)
     const event: StripeObject = {
-      id: this.rng.id("evt"),
+      id: this.newId("evt"),
       object: "event",
       ...(account.connected ? { account: account.id } : {}),
       api_version: this.apiVersion,
@@ -430,6 +443,8 @@ export class EmulatorCore {
     return new RawReply(toJson(o))
   }
 }
+
+const B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 const QS = { arrayLimit: 1000, depth: 10, parameterLimit: 10_000 }
 

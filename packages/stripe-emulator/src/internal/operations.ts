@@ -199,7 +199,7 @@ export const createInvoice = (
   const cus = account.find(customerId, "customer")
   if (cus === undefined) throw resourceMissing("customer", customerId, "customer", 400)
   const now = core.now()
-  const id = core.rng.id("in")
+  const id = core.newId("in")
   const lines: Array<StripeObject> = []
   const lineOf = (
     amount: number,
@@ -209,7 +209,7 @@ export const createInvoice = (
     quantity: number
   ) =>
     make("line_item", {
-      id: core.rng.id("il"),
+      id: core.newId("il"),
       invoice: id,
       amount,
       subtotal: amount,
@@ -420,7 +420,7 @@ export const createSubscription = (
   if (cus === undefined) throw resourceMissing("customer", customerId, "customer", 400)
   if (items.length === 0) throw invalidRequest("Missing required param: items.", "items")
   const now = core.now()
-  const id = core.rng.id("sub")
+  const id = core.newId("sub")
   const subItems = items.map((it, i) => {
     const price = account.find(it.price, "price")
     if (price === undefined) throw resourceMissing("price", it.price, `items[${i}][price]`, 400)
@@ -430,7 +430,7 @@ export const createSubscription = (
         `items[${i}][price]`
       )
     return make("subscription_item", {
-      id: core.rng.id("si"),
+      id: core.newId("si"),
       created: now,
       subscription: id,
       price,
@@ -529,9 +529,9 @@ export const refundCharge = (
       "amount_too_large"
     )
   const now = core.now()
-  const reId = core.rng.id("re")
+  const reId = core.newId("re")
   const txn = make("balance_transaction", {
-    id: core.rng.id("txn"),
+    id: core.newId("txn"),
     created: now,
     amount: -amt,
     fee: 0,
@@ -579,7 +579,7 @@ export const disputeCharge = (
   if (ch.disputed === true) throw invalidRequest(`Charge ${chargeId} is already disputed.`)
   const now = core.now()
   const du = make("dispute", {
-    id: core.rng.id("du"),
+    id: core.newId("du"),
     created: now,
     amount: ch.amount,
     charge: ch.id,

@@ -462,7 +462,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
     allow(ctx.input, customerFields)
     const { metadata, payment_method: _pm, ...rest } = ctx.input
     const o = make("customer", {
-      id: core.rng.id("cus"),
+      id: core.newId("cus"),
       created: core.now(),
       invoice_prefix: core.rng.chars(8).toUpperCase(),
       shipping: null,
@@ -511,7 +511,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
     allow(ctx.input, productFields)
     const now = core.now()
     const o = make("product", {
-      id: str(ctx.input, "id") ?? core.rng.id("prod"),
+      id: str(ctx.input, "id") ?? core.newId("prod"),
       created: now,
       updated: now,
       name: str(ctx.input, "name", true),
@@ -568,7 +568,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
     const unit = int(ctx.input, "unit_amount") ?? 0
     const rec = ctx.input.recurring as Record<string, unknown> | undefined
     const now = core.now()
-    const id = core.rng.id("price")
+    const id = core.newId("price")
     const recurring = rec
       ? {
           interval: String(rec.interval ?? "month"),
@@ -789,7 +789,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
       throw invalidRequest("Missing required param: amount.", "amount", "parameter_missing")
     const now = core.now()
     const o = make("invoiceitem", {
-      id: core.rng.id("ii"),
+      id: core.newId("ii"),
       created: now,
       date: now,
       customer,
@@ -933,7 +933,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
     const events = enabledEvents(ctx.input.enabled_events, true)!
     const secret = `whsec_${randomBytes(24).toString("hex")}`
     const o = make("webhook_endpoint", {
-      id: core.rng.id("we"),
+      id: core.newId("we"),
       created: core.now(),
       url,
       enabled_events: events,
