@@ -224,6 +224,7 @@ export class EmulatorCore {
   }
 
   private count(pattern: string, status: number): void {
+    if (!pattern.startsWith("/v")) return
     this.stats.requests++
     let p = this.stats.byPath[pattern]
     if (p === undefined) {
