@@ -3,3 +3,5 @@
  */
 export * as Backfill from "./Backfill.js"
 export * as Catalog from "./Catalog.js"
+export * as StripeClient from "./StripeClient.js"
+export * as StripeError from "./StripeError.js"
