@@ -140,6 +140,19 @@ const retryStore = <A, E extends { readonly _tag: string }, R>(effect: Effect.Ef
   )
 
 /**
+ * When another writer moved the checkpoint (a finished rebuild, or a runner whose lock was lost),
+ * the retry starts from the stored checkpoint instead of the stale one.
+ */
+const onConflictReload =
+  (checkpoints: CheckpointStore["Type"], projection: string, set: (p: LogPosition.LogPosition) => void) =>
+  <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.tapError(effect, (e) =>
+      e._tag === "CheckpointConflict"
+        ? checkpoints.get(projection).pipe(Effect.map(Option.map((c) => set(c.position))), Effect.ignore)
+        : Effect.void
+    )
+
+/**
  * Applies everything in the log up to its head at the time of the call, then returns how many
  * events it applied. Holds the projection's runner lock meanwhile.
  */
@@ -157,10 +170,16 @@ export const catchUp = <R>(
       let position = yield* startPosition(projection)
       let applied = 0
       while (LogPosition.isAfter(target, position)) {
-        const from: LogPosition.LogPosition = yield* Effect.map(checkpoints.get(projection.name), (c) =>
+        let from: LogPosition.LogPosition = yield* Effect.map(checkpoints.get(projection.name), (c) =>
           Option.match(c, { onNone: () => position, onSome: (c) => c.position })
         )
-        const r = yield* retryStore(step(projection, from, batchSize))
+        const r = yield* retryStore(
+          Effect.suspend(() => step(projection, from, batchSize)).pipe(
+            onConflictReload(checkpoints, projection.name, (p) => {
+              from = p
+            })
+          )
+        )
         applied += r.applied
         if (LogPosition.equals(r.next, from)) break
         position = r.next
@@ -189,7 +208,13 @@ export const runProjection = <R>(
       let position = yield* startPosition(projection)
       return yield* Effect.forever(
         Effect.gen(function* () {
-          const r = yield* retryStore(step(projection, position, batchSize))
+          const r = yield* retryStore(
+            Effect.suspend(() => step(projection, position, batchSize)).pipe(
+              onConflictReload(checkpoints, projection.name, (p) => {
+                position = p
+              })
+            )
+          )
           position = r.next
           if (!r.full) yield* waitForChange
         })

@@ -15,7 +15,7 @@ import { matchesType } from "@stripe-sync/core/EventLog"
 import * as LogPosition from "@stripe-sync/core/LogPosition"
 import * as Pipeline from "@stripe-sync/core/Pipeline"
 import type { Projection } from "@stripe-sync/core/Projection"
-import { Effect, Option } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { quote, shadowSchema, tables } from "./internal/names.js"
 import * as Migrations from "./Migrations.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
@@ -72,9 +72,19 @@ interface TableInfo {
 const replayError = (projection: string, message: string) => (cause: unknown) =>
   new ReplayError({
     projection,
-    message: `${message}: ${String((cause as { message?: unknown })?.message ?? cause)}`,
+    message: `${message}: ${String(
+      (cause as { cause?: { message?: unknown } })?.cause?.message ??
+        (cause as { message?: unknown })?.message ??
+        cause
+    )}`,
     cause
   })
+
+/** Lock not available (NOWAIT) or a deadlock: the transaction is rolled back and may be retried. */
+const isLockConflict = (error: { readonly _tag: string; readonly cause?: unknown }): boolean => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return error._tag === "SqlError" && (code === "55P03" || code === "40P01")
+}
 
 /**
  * Does the projection's checkpoint say its tables were built by another version?
@@ -166,8 +176,23 @@ export const rebuild = Effect.fn("Replay.rebuild")(function* <R>(
     infos.length === 0
       ? Effect.void
       : sql.unsafe(
-          `LOCK TABLE ${infos.map((i) => `${quote(live)}.${quote(i.name)}`).join(", ")} IN SHARE ROW EXCLUSIVE MODE`
+          `LOCK TABLE ${infos.map((i) => `${quote(live)}.${quote(i.name)}`).join(", ")} IN SHARE ROW EXCLUSIVE MODE NOWAIT`
         )
+
+  // The live tables are locked NOWAIT: waiting for them one by one while holding the first could
+  // deadlock with a live runner writing them in another order. A refused lock rolls the whole
+  // transaction back, and it is tried again shortly.
+  const retryLocks = <A, E extends { readonly _tag: string; readonly cause?: unknown }, R2>(
+    effect: Effect.Effect<A, E, R2>
+  ) =>
+    Effect.retry(effect, {
+      while: isLockConflict,
+      schedule: Schedule.exponential("20 millis").pipe(
+        Schedule.jittered,
+        Schedule.union(Schedule.spaced("1 second")),
+        Schedule.intersect(Schedule.recurs(60))
+      )
+    })
 
   const lockCheckpoint = sql.unsafe(`SELECT 1 FROM ${t.checkpoints} WHERE projection = $1 FOR UPDATE`, [
     projection.name
@@ -226,7 +251,7 @@ export const rebuild = Effect.fn("Replay.rebuild")(function* <R>(
           )
         })
       )
-      .pipe(Effect.catchTag("SqlError", fail))
+      .pipe(retryLocks, Effect.catchTag("SqlError", fail))
     return {
       projection: projection.name,
       applied: result.applied,
@@ -268,7 +293,7 @@ export const rebuild = Effect.fn("Replay.rebuild")(function* <R>(
           return { position: tail.position, applied: filled.applied + tail.applied }
         })
       )
-      .pipe(Effect.catchTag("SqlError", fail))
+      .pipe(retryLocks, Effect.catchTag("SqlError", fail))
     yield* report({ projection: projection.name, phase: "swap", applied: swapped.applied, total })
     return {
       projection: projection.name,

@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { CheckpointStore, EventLog } from "@stripe-sync/core"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { PgTest } from "../../../test/harness/index.js"
 import { customerEvent, unique } from "../../core/test/contracts/fixtures.js"
 import { PgProjection, PgSink, Replay } from "../src/index.js"
@@ -129,6 +129,51 @@ describe("Replay (postgres)", () => {
           yield* log.append({ events: more })
           assert.strictEqual(yield* PgProjection.catchUp(v2), 5)
           assert.isTrue((yield* appliedOf(`${name}_applied`)).every((r) => r.times === 1))
+        })
+    )
+
+    it.effect(
+      "(e) a live runner keeps running during a rebuild: after the swap it continues, each event applied once",
+      () =>
+        Effect.gen(function* () {
+          const log = yield* EventLog.EventLog
+          const name = unique("running").toLowerCase()
+          const accountId = unique("acct")
+          const live = customerNames({ name })
+          yield* log.append({ events: someEvents(accountId, 80) })
+          yield* PgProjection.migrate(live)
+          const runner = yield* PgProjection.run(live, { batchSize: 7, pollInterval: "20 millis" }).pipe(
+            Effect.fork
+          )
+          const appliedCount = appliedOf(`${name}_applied`).pipe(Effect.map((rows) => rows.length))
+          const sql = yield* SqlClient.SqlClient
+          // every customer event of the log (other tests' too) is folded by this projection
+          const inLog = sql<{
+            n: number
+          }>`SELECT count(*)::int AS n FROM stripe._events WHERE type LIKE 'customer.%'`
+          const waitForAll = Effect.flatMap(inLog, (rows) =>
+            appliedCount.pipe(
+              Effect.repeat({ until: (c) => c >= rows[0]!.n, schedule: Schedule.spaced("20 millis") }),
+              Effect.timeout("30 seconds")
+            )
+          )
+          yield* waitForAll
+          yield* Replay.rebuild(customerNames({ name, version: 2 }), {
+            batchSize: 30,
+            onProgress: (p) =>
+              p.phase === "shadow" && p.applied <= 30
+                ? log.append({ events: someEvents(accountId, 10, 500) }).pipe(Effect.asVoid, Effect.orDie)
+                : Effect.void
+          })
+          yield* log.append({ events: someEvents(accountId, 10, 900) })
+          yield* waitForAll
+          yield* Fiber.interrupt(runner)
+          const applied = yield* appliedOf(`${name}_applied`)
+          assert.strictEqual(applied.length, (yield* inLog)[0]!.n)
+          assert.isTrue(applied.every((r) => r.times === 1))
+          const check = `${name}_check`
+          yield* PgProjection.catchUp(customerNames({ name: check }))
+          assert.deepStrictEqual(yield* rowsOf(`${name}_customers`), yield* rowsOf(`${check}_customers`))
         })
     )
 
