@@ -119,7 +119,13 @@ const reserved = new Set([
  */
 export const tableDdl = (schema: string, spec: TableSpec): ReadonlyArray<string> => {
   const table = `${quote(schema)}.${quote(spec.table)}`
-  const statements = [
+  const columns = spec.columns.filter((c) => !reserved.has(c.name) && fieldName.test(c.name))
+  const typed = (c: ColumnSpec) =>
+    `${quote(c.name)} ${c.kind === "ref" ? "text" : c.kind} GENERATED ALWAYS AS (${columnExpression(c)}) STORED`
+  const deleted = `"deleted" boolean GENERATED ALWAYS AS (COALESCE(CASE WHEN jsonb_typeof("_raw_data"->'deleted') = 'boolean' THEN ("_raw_data"->'deleted')::boolean END, false)) STORED`
+  const index = (suffix: string, column: string) =>
+    `CREATE INDEX IF NOT EXISTS ${quote(`${spec.table}_${suffix}`.slice(0, 63))} ON ${table} (${quote(column)})`
+  return [
     `CREATE TABLE IF NOT EXISTS ${table} (
   "id" text PRIMARY KEY,
   "_raw_data" jsonb NOT NULL,
@@ -128,29 +134,15 @@ export const tableDdl = (schema: string, spec: TableSpec): ReadonlyArray<string>
   "_rank" smallint NOT NULL DEFAULT 0,
   "_event_id" text,
   "_event_position" bigint,
-  "_last_synced_at" timestamptz NOT NULL DEFAULT now()${spec.isChild ? `,\n  "_parent_id" text` : ""}
+  "_last_synced_at" timestamptz NOT NULL DEFAULT now(),${spec.isChild ? `\n  "_parent_id" text,` : ""}
+  ${[deleted, ...columns.map(typed)].join(",\n  ")}
 )`,
-    `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS "deleted" boolean GENERATED ALWAYS AS (COALESCE(CASE WHEN jsonb_typeof("_raw_data"->'deleted') = 'boolean' THEN ("_raw_data"->'deleted')::boolean END, false)) STORED`,
-    `CREATE INDEX IF NOT EXISTS ${quote(`${spec.table}_account_idx`.slice(0, 63))} ON ${table} ("_account_id")`
+    // an existing table (an older catalog) gains the columns it lacks
+    ...[deleted, ...columns.map(typed)].map((c) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${c}`),
+    index("account_idx", "_account_id"),
+    ...(spec.isChild ? [index("parent_idx", "_parent_id")] : []),
+    ...columns.filter((c) => c.kind === "ref").map((c) => index(`${c.name}_idx`, c.name))
   ]
-  if (spec.isChild) {
-    statements.push(
-      `CREATE INDEX IF NOT EXISTS ${quote(`${spec.table}_parent_idx`.slice(0, 63))} ON ${table} ("_parent_id")`
-    )
-  }
-  for (const column of spec.columns) {
-    if (reserved.has(column.name) || !fieldName.test(column.name)) continue
-    const type = column.kind === "ref" ? "text" : column.kind
-    statements.push(
-      `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quote(column.name)} ${type} GENERATED ALWAYS AS (${columnExpression(column)}) STORED`
-    )
-    if (column.kind === "ref") {
-      statements.push(
-        `CREATE INDEX IF NOT EXISTS ${quote(`${spec.table}_${column.name}_idx`.slice(0, 63))} ON ${table} (${quote(column.name)})`
-      )
-    }
-  }
-  return statements
 }
 
 /** Rank of a state within one second: a tombstone first, then an API snapshot, then an event. */
@@ -358,7 +350,7 @@ SELECT 'conflict', id, version_ts::text, account_id FROM conflicts`,
           const sql = (yield* SqlClient.SqlClient).withoutTransforms()
           const { schema } = yield* ProjectionTarget
           for (const spec of options.tables) {
-            for (const statement of tableDdl(schema, spec)) yield* sql.unsafe(statement)
+            yield* sql.unsafe(`${tableDdl(schema, spec).join(";\n")};`).unprepared
           }
         })
       }

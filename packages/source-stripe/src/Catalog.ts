@@ -155,32 +155,46 @@ const deletableObjects = new Set([
  */
 export const isDeletable = (objectType: string): boolean => deletableObjects.has(objectType)
 
-const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`
-
 /**
- * The Postgres generated-column expression of a column over `"_raw_data"`. Every expression is
- * IMMUTABLE (usable in `GENERATED ALWAYS AS (…) STORED`) and never fails on a value of an
- * unexpected JSON type: it gives NULL instead, so an insert never fails because of a typed column.
- * Unix times stay `bigint` (`to_timestamp` is not immutable).
+ * A table of the `stripe` tables projection, in the shape `@stripe-sync/sink-postgres`'s
+ * `StripeTables.projection({ tables })` takes (the two packages do not import each other).
  *
  * @since 0.1.0
- * @category sql
+ * @category models
  */
-export const columnExpression = (column: Pick<Column, "name" | "kind">): string => {
-  const key = quoteLiteral(column.name)
-  const v = `"_raw_data"->${key}`
-  switch (column.kind) {
-    case "bigint":
-      return `(CASE WHEN jsonb_typeof(${v}) = 'number' AND (${v})::text ~ '^-?[0-9]{1,18}$' THEN (${v})::text::bigint END)`
-    case "numeric":
-      return `(CASE WHEN jsonb_typeof(${v}) = 'number' THEN (${v})::text::numeric END)`
-    case "boolean":
-      return `(CASE WHEN jsonb_typeof(${v}) = 'boolean' THEN (${v})::text::boolean END)`
-    case "text":
-      return `(CASE WHEN jsonb_typeof(${v}) IN ('string', 'number', 'boolean') THEN "_raw_data"->>${key} END)`
-    case "ref":
-      return `(CASE jsonb_typeof(${v}) WHEN 'string' THEN "_raw_data"->>${key} WHEN 'object' THEN ${v}->>'id' END)`
-    case "jsonb":
-      return `(CASE WHEN jsonb_typeof(${v}) <> 'null' THEN ${v} END)`
+export interface TableSpec {
+  readonly object: string
+  readonly table: string
+  readonly deletable: boolean
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly kind: ColumnKind }>
+  readonly children?: ReadonlyArray<{ readonly field: string; readonly table: string }>
+  readonly isChild?: boolean
+}
+
+/**
+ * The tables of a set of resources (default: every resource), with the child tables of their
+ * embedded lists.
+ *
+ * @since 0.1.0
+ */
+export const tableSpecs = (resources: ReadonlyArray<Resource> = all): ReadonlyArray<TableSpec> => {
+  const specs: Array<TableSpec> = resources.map((r) => ({
+    object: r.object,
+    table: r.table,
+    deletable: r.deletable,
+    columns: r.columns,
+    children: r.embeddedLists.map((l) => ({ field: l.field, table: l.table }))
+  }))
+  const childTables = new Set(resources.flatMap((r) => r.embeddedLists.map((l) => l.table)))
+  for (const c of children) {
+    if (!childTables.has(c.table) || specs.some((s) => s.table === c.table)) continue
+    specs.push({
+      object: c.object,
+      table: c.table,
+      deletable: c.deletable,
+      columns: c.columns,
+      isChild: true
+    })
   }
+  return specs
 }

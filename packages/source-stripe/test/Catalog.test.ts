@@ -179,32 +179,18 @@ describe("Catalog", () => {
     assert.isFalse(Catalog.defaults.some((r) => r.object === "event" || r.object === "country_spec"))
   })
 
-  it("builds an immutable, never-failing expression per kind", () => {
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "amount", kind: "bigint" }),
-      `(CASE WHEN jsonb_typeof("_raw_data"->'amount') = 'number' AND ("_raw_data"->'amount')::text ~ '^-?[0-9]{1,18}$' THEN ("_raw_data"->'amount')::text::bigint END)`
+  it("gives the tables of the stripe tables projection, children included", () => {
+    const specs = Catalog.tableSpecs()
+    const invoices = specs.find((s) => s.table === "invoices")!
+    assert.deepStrictEqual(invoices.children, [{ field: "lines", table: "invoice_line_items" }])
+    const lines = specs.find((s) => s.table === "invoice_line_items")!
+    assert.isTrue(lines.isChild)
+    assert.strictEqual(new Set(specs.map((s) => s.table)).size, specs.length)
+    const only = Catalog.tableSpecs(Catalog.all.filter((r) => r.table === "customers"))
+    assert.deepStrictEqual(
+      only.map((s) => s.table),
+      ["customers"]
     )
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "percent_off", kind: "numeric" }),
-      `(CASE WHEN jsonb_typeof("_raw_data"->'percent_off') = 'number' THEN ("_raw_data"->'percent_off')::text::numeric END)`
-    )
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "livemode", kind: "boolean" }),
-      `(CASE WHEN jsonb_typeof("_raw_data"->'livemode') = 'boolean' THEN ("_raw_data"->'livemode')::text::boolean END)`
-    )
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "email", kind: "text" }),
-      `(CASE WHEN jsonb_typeof("_raw_data"->'email') IN ('string', 'number', 'boolean') THEN "_raw_data"->>'email' END)`
-    )
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "customer", kind: "ref" }),
-      `(CASE jsonb_typeof("_raw_data"->'customer') WHEN 'string' THEN "_raw_data"->>'customer' WHEN 'object' THEN "_raw_data"->'customer'->>'id' END)`
-    )
-    assert.strictEqual(
-      Catalog.columnExpression({ name: "address", kind: "jsonb" }),
-      `(CASE WHEN jsonb_typeof("_raw_data"->'address') <> 'null' THEN "_raw_data"->'address' END)`
-    )
-    assert.include(Catalog.columnExpression({ name: "it's", kind: "text" }), `'it''s'`)
   })
 
   it("pins the SDK's API version", () => {

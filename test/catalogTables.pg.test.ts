@@ -1,27 +1,33 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
+import { StripeTables } from "@stripe-sync/sink-postgres"
+import { Catalog } from "@stripe-sync/source-stripe"
 import { Effect } from "effect"
-import { PgTest } from "../../../test/harness/index.js"
-import * as Catalog from "../src/Catalog.js"
+import { PgTest } from "./harness/index.js"
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`
 
-describe("Catalog column expressions on Postgres", () => {
+describe("the catalog's tables on Postgres", () => {
   layer(PgTest.layer())((it) => {
     it.effect("every table of the catalog takes its typed columns as STORED generated columns", () =>
       Effect.gen(function* () {
         const sql = yield* PgClient.PgClient
         yield* sql.unsafe(`CREATE SCHEMA cat`)
-        for (const spec of [...Catalog.all, ...Catalog.children]) {
-          const columns = spec.columns.map(
-            (c) => `${q(c.name)} ${c.pgType} GENERATED ALWAYS AS (${Catalog.columnExpression(c)}) STORED`
-          )
-          yield* sql.unsafe(
-            `CREATE TABLE cat.${q(spec.table)} ("id" text PRIMARY KEY, "_raw_data" jsonb NOT NULL, ${columns.join(", ")})`
-          )
+        const specs = Catalog.tableSpecs()
+        for (const spec of specs) {
+          yield* sql.unsafe(`${StripeTables.tableDdl("cat", spec).join(";\n")};`).unprepared
         }
         const count = yield* sql<{ n: string }>`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'cat'`
-        assert.strictEqual(Number(count[0].n), Catalog.all.length + Catalog.children.length)
+        assert.strictEqual(Number(count[0].n), specs.length)
+        // every typed column is there, generated and stored
+        const columns = yield* sql<{ n: string }>`
+          SELECT count(*) AS n FROM information_schema.columns
+          WHERE table_schema = 'cat' AND is_generated = 'ALWAYS' AND column_name <> 'deleted'`
+        const expected = specs.reduce(
+          (n, s) => n + s.columns.filter((c) => c.name !== "id" && c.name !== "deleted").length,
+          0
+        )
+        assert.strictEqual(Number(columns[0].n), expected)
       })
     )
 
@@ -37,7 +43,7 @@ describe("Catalog column expressions on Postgres", () => {
           { name: "address", kind: "jsonb", pgType: "jsonb" }
         ]
         const ddl = columns.map(
-          (c) => `${q(c.name)} ${c.pgType} GENERATED ALWAYS AS (${Catalog.columnExpression(c)}) STORED`
+          (c) => `${q(c.name)} ${c.pgType} GENERATED ALWAYS AS (${StripeTables.columnExpression(c)}) STORED`
         )
         yield* sql.unsafe(
           `CREATE TABLE kinds ("id" text PRIMARY KEY, "_raw_data" jsonb NOT NULL, ${ddl.join(", ")})`
