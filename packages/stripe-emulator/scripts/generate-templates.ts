@@ -73,6 +73,38 @@ const compact = (value: Json, depth: number): Json => {
   return out
 }
 
+/**
+ * Fields whose published example is filler (every option of every payment method, placeholder numbers)
+ * take the value Stripe returns for a plain object of the type.
+ */
+const OVERRIDES: Record<string, Record<string, Json>> = {
+  invoice: {
+    payment_settings: { default_mandate: null, payment_method_options: null, payment_method_types: null },
+    shipping_cost: null,
+    shipping_details: null,
+    customer_shipping: null,
+    from_invoice: null,
+    last_finalization_error: null,
+    threshold_reason: null,
+    amount_overpaid: 0
+  },
+  subscription: {
+    payment_settings: {
+      payment_method_options: null,
+      payment_method_types: null,
+      save_default_payment_method: "off"
+    },
+    pending_update: null,
+    billing_schedules: [],
+    billing_cycle_anchor_config: null,
+    pending_invoice_item_interval: null
+  },
+  "checkout.session": { shipping_cost: null, currency_conversion: null },
+  credit_note: { shipping_cost: null, pretax_credit_amounts: [], refunds: [] },
+  payment_intent: { payment_method_options: null },
+  setup_intent: { payment_method_options: null, last_setup_error: null, next_action: null }
+}
+
 const fixtures = JSON.parse(readFileSync(fixturesPath, "utf8")) as { resources: Record<string, Json> }
 const templates: Record<string, Json> = {}
 for (const type of TYPES) {
@@ -83,6 +115,7 @@ for (const type of TYPES) {
   if ("created" in t) t.created = 0
   if ("livemode" in t) t.livemode = false
   if ("metadata" in t) t.metadata = {}
+  for (const [k, v] of Object.entries(OVERRIDES[type] ?? {})) if (k in t) t[k] = v
   templates[type] = t
 }
 

@@ -1,0 +1,109 @@
+/**
+ * pnpm bench:emulator
+ *
+ * 1. Start-up time of a ~100,000-object account (in process, generation + indexes).
+ * 2. List requests per second from one client process (this one), 100 objects a page, keep-alive,
+ *    against the emulator running in its own process (`src/main.ts`): customers and invoices, each
+ *    request the next page of a lane paging with starting_after (the response is parsed as a client would).
+ */
+import { spawn } from "node:child_process"
+import { Agent, request } from "node:http"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { makeState } from "../src/Emulator.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const SCALE = Number(process.env.BENCH_SCALE ?? 23.5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const LANES = Number(process.env.BENCH_LANES ?? 8)
+
+// 1. Start-up
+{
+  const t = performance.now()
+  const state = makeState({ seed: "bench", scale: SCALE })
+  const ms = performance.now() - t
+  process.stdout.write(
+    `start-up: ${state.platform.objectCount()} objects (scale ${SCALE}) in ${ms.toFixed(0)} ms\n`
+  )
+}
+
+// 2. Throughput against a separate server process
+const child = spawn(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    join(here, "../src/main.ts"),
+    "--port",
+    "0",
+    "--seed",
+    "bench",
+    "--scale",
+    String(SCALE)
+  ],
+  { stdio: ["ignore", "pipe", "inherit"] }
+)
+const url = await new Promise<string>((resolve, reject) => {
+  let out = ""
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString()
+    const m = /listening on (http:\/\/\S+)/.exec(out)
+    if (m) {
+      process.stdout.write(out)
+      resolve(m[1]!)
+    }
+  })
+  child.once("exit", (code) => reject(new Error(`emulator exited ${code}`)))
+})
+const { hostname, port } = new URL(url)
+const agent = new Agent({ keepAlive: true, maxSockets: LANES })
+
+const get = (path: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      { host: hostname, port, path, agent, headers: { authorization: "Bearer sk_test_bench" } },
+      (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })
+        )
+      }
+    )
+    req.on("error", reject)
+    req.end()
+  })
+
+const run = async (resource: string) => {
+  let requests = 0
+  let objects = 0
+  let bytes = 0
+  const deadline = performance.now() + SECONDS * 1000
+  const lane = async () => {
+    let after: string | undefined
+    while (performance.now() < deadline) {
+      const r = await get(`/v1/${resource}?limit=100${after ? `&starting_after=${after}` : ""}`)
+      if (r.status !== 200) throw new Error(`${r.status} ${r.body}`)
+      const page = JSON.parse(r.body) as { data: Array<{ id: string }>; has_more: boolean }
+      requests++
+      objects += page.data.length
+      bytes += r.body.length
+      after = page.has_more ? page.data[page.data.length - 1]!.id : undefined
+    }
+  }
+  const t = performance.now()
+  await Promise.all(Array.from({ length: LANES }, lane))
+  const s = (performance.now() - t) / 1000
+  process.stdout.write(
+    `${resource}: ${(requests / s).toFixed(0)} list requests/s (100 a page, ${LANES} keep-alive connections, ${(objects / s).toFixed(0)} objects/s, ${(bytes / requests / 1024).toFixed(0)} KiB a page)\n`
+  )
+}
+
+try {
+  await get("/v1/customers?limit=100") // warm-up
+  await run("customers")
+  await run("invoices")
+} finally {
+  agent.destroy()
+  child.kill("SIGTERM")
+}
