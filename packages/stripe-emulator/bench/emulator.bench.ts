@@ -20,10 +20,13 @@ const LANES = Number(process.env.BENCH_LANES ?? 8)
 // 1. Start-up
 {
   const t = performance.now()
+  const cpu = process.cpuUsage()
   const state = makeState({ seed: "bench", scale: SCALE })
   const ms = performance.now() - t
+  const used = process.cpuUsage(cpu)
+  const cpuMs = (used.user + used.system) / 1000
   process.stdout.write(
-    `start-up: ${state.platform.objectCount()} objects (scale ${SCALE}) in ${ms.toFixed(0)} ms\n`
+    `start-up: ${state.platform.objectCount()} objects (scale ${SCALE}) in ${ms.toFixed(0)} ms (${cpuMs.toFixed(0)} ms CPU)\n`
   )
 }
 
