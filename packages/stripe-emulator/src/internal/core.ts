@@ -1,5 +1,4 @@
 /** The emulator's state and its HTTP request pipeline (plain node:http on the hot path). */
-import { randomBytes } from "node:crypto"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { createServer } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
@@ -68,6 +67,7 @@ export class EmulatorCore {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private requestSeq = 0
+  private readonly requestRng = new Rng(`requests:${Date.now()}`)
   baseUrl = ""
   /** Listeners of every recorded event (after it is stored). */
   readonly listeners = new Set<(account: Account, event: StripeObject) => void>()
@@ -135,7 +135,7 @@ export class EmulatorCore {
   }
 
   newRequestId(): string {
-    return `req_${(++this.requestSeq).toString(36).padStart(6, "0")}${randomBytes(5).toString("hex")}`
+    return `req_${(++this.requestSeq).toString(36).padStart(6, "0")}${this.requestRng.chars(8)}`
   }
 
   // ---------------------------------------------------------------------------------------------
