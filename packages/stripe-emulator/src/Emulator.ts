@@ -15,7 +15,7 @@ import { type CoreOptions, EmulatorCore } from "./internal/core.js"
 import { type FaultOptions, updateFaults } from "./internal/faults.js"
 import { plannedCounts } from "./internal/generate.js"
 import * as Ops from "./internal/operations.js"
-import { registerResources } from "./internal/resources.js"
+import { registerFallbacks, registerResources } from "./internal/resources.js"
 import type { WebhookDelivery, WebhookOptions } from "./internal/webhooks.js"
 import type { Router } from "./Router.js"
 import type { Account, StripeObject } from "./Store.js"
@@ -59,7 +59,7 @@ export interface EmulatorOptions {
   readonly restrictedKeys?: Readonly<Record<string, ReadonlyArray<string>>>
   readonly faults?: FaultOptions
   readonly webhooks?: WebhookOptions
-  /** Route modules added after the built-in routes (a built-in route of the same method and path wins). */
+  /** Route modules, added after the built-in resources (which win on the same method and path) and before the empty-list answers of other SDK list endpoints (which they can replace). */
   readonly extensions?: ReadonlyArray<Extension>
 }
 
@@ -99,6 +99,7 @@ export const makeState = (options: EmulatorOptions = {}): EmulatorState => {
   registerControl(core.router, core)
   registerResources(core.router, core)
   for (const ext of options.extensions ?? []) ext(core.router, core)
+  registerFallbacks(core.router)
   return core
 }
 

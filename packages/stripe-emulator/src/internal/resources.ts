@@ -972,8 +972,13 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
     core.secrets.delete(ep.id)
     return { id: ep.id, object: "webhook_endpoint", deleted: true }
   })
+}
 
-  // Every other list endpoint of the SDK: an empty list, or Stripe's error for a feature not enabled
+/**
+ * Every other list endpoint of the SDK: an empty list, or Stripe's error for a feature not enabled.
+ * Registered after extensions, so an extension can serve one of these paths itself.
+ */
+export const registerFallbacks = (router: Router): void => {
   for (const path of sdkListPaths) {
     if (router.match("GET", path.replace(/:(\w+)/g, "x")) !== undefined) continue
     const feature = NOT_ENABLED.find(([prefix]) => path.startsWith(prefix))
