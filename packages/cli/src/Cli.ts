@@ -3,18 +3,171 @@
  *
  * @since 0.1.0
  */
-import { Command } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { CheckpointStore, CursorStore, EventLog, LogPosition } from "@stripe-sync/core"
-import { Console, Effect } from "effect"
+import { PgProjection, Replay, SyncRuns } from "@stripe-sync/sink-postgres"
+import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
+import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
+import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { sinkLayer, withLogging } from "./internal/runtime.js"
 import * as SharedOptions from "./SharedOptions.js"
+import * as Sync from "./Sync.js"
+
+/** A required Stripe key, from `--stripe-api-key` or `STRIPE_API_KEY`. */
+const stripeLayer = (options: SharedOptions.Shared) =>
+  Layer.unwrapEffect(
+    Option.match(options.stripeApiKey, {
+      onNone: () =>
+        Effect.fail(
+          new Sync.UnknownResource({
+            setting: "stripe api key",
+            message: "no Stripe key: pass --stripe-api-key or set STRIPE_API_KEY (sk_… or rk_…)"
+          })
+        ),
+      onSome: (apiKey) => {
+        const key = Redacted.value(apiKey)
+        if (!/^(sk|rk)_(test|live)_/.test(key)) {
+          return Effect.fail(
+            new Sync.UnknownResource({
+              setting: "stripe api key",
+              message: "the Stripe key must be a secret key (sk_test_…, sk_live_…) or a restricted key (rk_…)"
+            })
+          )
+        }
+        return Effect.succeed(
+          StripeClient.layer({
+            apiKey,
+            apiBase: Option.getOrUndefined(options.stripeApiBase),
+            rateLimit: Option.getOrUndefined(options.rateLimit)
+          })
+        )
+      }
+    })
+  )
+
+/** Unix seconds from `1700000000` or an ISO date (`2024-01-31`, `2024-01-31T12:00:00Z`). */
+const timestamp = (name: string) =>
+  Options.text(name).pipe(
+    Options.mapEffect((text) => {
+      if (/^\d+$/.test(text)) return Effect.succeed(Number(text))
+      const ms = Date.parse(text)
+      return Number.isNaN(ms)
+        ? Effect.fail(
+            ValidationError.invalidValue(
+              HelpDoc.p(`--${name} takes unix seconds or a date like 2024-01-31: got "${text}"`)
+            )
+          )
+        : Effect.succeed(Math.floor(ms / 1000))
+    }),
+    Options.optional
+  )
+
+const backfillOptions = {
+  ...SharedOptions.shared,
+  createdGte: timestamp("created-gte").pipe(
+    Options.withDescription("Only objects created at or after (unix seconds or a date).")
+  ),
+  createdLte: timestamp("created-lte").pipe(
+    Options.withDescription("Only objects created at or before (unix seconds or a date).")
+  ),
+  connectedAccounts: Options.text("connected-accounts").pipe(
+    Options.withDescription("Also backfill Connect accounts: all, or acct_…,acct_…"),
+    Options.optional
+  ),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withDescription(
+      "List requests in flight per process (default 8); ranges are split to keep them busy."
+    ),
+    Options.optional
+  )
+}
+
+const connected = (value: Option.Option<string>): "none" | "all" | ReadonlyArray<string> =>
+  Option.match(value, {
+    onNone: () => "none" as const,
+    onSome: (v) =>
+      v.trim() === "all"
+        ? ("all" as const)
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+  })
+
+const runBackfill = (
+  options: SharedOptions.Shared & {
+    readonly createdGte: Option.Option<number>
+    readonly createdLte: Option.Option<number>
+    readonly connectedAccounts: Option.Option<string>
+    readonly concurrency: Option.Option<number>
+  },
+  resources: ReadonlyArray<string>
+) =>
+  Effect.gen(function* () {
+    const selected = yield* Sync.resolveResources(resources)
+    const result = yield* Sync.backfill({
+      resources: selected,
+      createdGte: Option.getOrUndefined(options.createdGte),
+      createdLte: Option.getOrUndefined(options.createdLte),
+      connectedAccounts: connected(options.connectedAccounts),
+      concurrency: Option.getOrUndefined(options.concurrency)
+    })
+    yield* Console.log(
+      `done: ${result.objects.toLocaleString("en-US")} objects in ${result.seconds.toFixed(1)} s` +
+        (result.skipped.length > 0
+          ? `; skipped (not available on this account): ${result.skipped.join(", ")}`
+          : "")
+    )
+  }).pipe(
+    Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options, { maxConnections: 20 }))),
+    withLogging(options)
+  )
+
+const backfill = Command.make(
+  "backfill",
+  {
+    ...backfillOptions,
+    resources: Args.text({ name: "resource" }).pipe(
+      Args.withDescription(
+        "Resources to backfill, by table name (customers invoices …); none: the default set."
+      ),
+      Args.repeated
+    )
+  },
+  ({ resources, ...options }) => runBackfill(options, resources)
+).pipe(
+  Command.withDescription(
+    "Read the history of Stripe resources into the event log and the stripe.* tables; resumes where a stopped run left off."
+  )
+)
+
+const sync = Command.make(
+  "sync",
+  {
+    ...backfillOptions,
+    once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit."))
+  },
+  ({ once, ...options }) =>
+    once
+      ? runBackfill(options, [])
+      : Effect.fail(
+          new Sync.UnknownResource({
+            setting: "sync",
+            message:
+              "live sync (webhooks and events polling) is not available yet: run `stripe-sync sync --once`"
+          })
+        )
+).pipe(Command.withDescription("Sync everything: `--once` backfills every resource and exits."))
 
 const migrate = Command.make("migrate", SharedOptions.shared, (options) =>
   Effect.gen(function* () {
+    yield* PgProjection.migrate(Sync.stripeTables)
     yield* Effect.logInfo(`schema "${options.schema}" is migrated`)
   }).pipe(Effect.provide(sinkLayer(options)), withLogging(options))
 ).pipe(
-  Command.withDescription("Create or upgrade the sync schema (event log, cursors, checkpoints, tables).")
+  Command.withDescription(
+    "Create or upgrade the sync schema (event log, cursors, checkpoints, stripe tables)."
+  )
 )
 
 const status = Command.make("status", SharedOptions.shared, (options) =>
@@ -24,16 +177,33 @@ const status = Command.make("status", SharedOptions.shared, (options) =>
     const cursors = yield* CursorStore.CursorStore
     const head = yield* log.head
     yield* Console.log(`event log head: ${LogPosition.format(head)}`)
+    const runs = yield* SyncRuns.latest(5)
+    yield* Console.log(runs.length === 0 ? "runs: none yet" : "latest runs:")
+    for (const r of runs) {
+      yield* Console.log(
+        `  #${r.id} ${r.accountId} ${r.status} started ${r.startedAt.toISOString()}${r.closedAt ? `, closed ${r.closedAt.toISOString()}` : ""}: ${r.totalProcessed} objects, ${r.completeCount} complete, ${r.errorCount} errors, ${r.runningCount} running, ${r.pendingCount} pending${r.errorMessage ? ` (${r.errorMessage})` : ""}`
+      )
+    }
+    const latest = runs[0]
+    if (latest !== undefined) {
+      const unfinished = (yield* SyncRuns.objects(latest.id)).filter((o) => o.status !== "complete")
+      for (const o of unfinished) {
+        yield* Console.log(
+          `    ${o.object}: ${o.status}, ${o.processed} objects${o.errorMessage ? ` (${o.errorMessage})` : ""}`
+        )
+      }
+    }
+    const ranges = yield* cursors.list(Backfill.sourceName)
+    if (ranges.length > 0)
+      yield* Console.log(`backfill: ${ranges.length} unfinished ranges (run backfill again to resume)`)
     const list = yield* checkpoints.list
     yield* Console.log(list.length === 0 ? "projections: none yet" : "projections:")
     for (const c of list) {
       const behind = head.position > c.position.position ? head.position - c.position.position : 0n
       yield* Console.log(
-        `  ${c.projection} v${c.version} at ${LogPosition.format(c.position)} (about ${behind} events behind), updated ${c.updatedAt.toISOString()}`
+        `  ${c.projection} v${c.version} at ${LogPosition.format(c.position)} (at most ${behind} events behind), updated ${c.updatedAt.toISOString()}`
       )
     }
-    const backfill = yield* cursors.list("backfill")
-    if (backfill.length > 0) yield* Console.log(`backfill: ${backfill.length} unfinished ranges`)
     const holders = yield* log.horizonHolders
     if (holders.length > 0) {
       yield* Console.log("transactions holding readers back:")
@@ -46,13 +216,133 @@ const status = Command.make("status", SharedOptions.shared, (options) =>
   }).pipe(Effect.provide(sinkLayer(options)), withLogging(options))
 ).pipe(
   Command.withDescription(
-    "Show the event log, projections and their lag, backfill progress, and what holds readers back."
+    "Show runs and per-resource progress, unfinished ranges, projection lag, and what holds readers back."
   )
 )
 
+const entity = Command.make(
+  "entity",
+  {
+    ...SharedOptions.shared,
+    id: Args.text({ name: "id" }).pipe(Args.withDescription("A Stripe id: cus_…, in_…, sub_…, pi_…")),
+    account: Options.text("account").pipe(
+      Options.withDescription("The connected account (acct_…) it belongs to."),
+      Options.optional
+    )
+  },
+  ({ id, account, ...options }) =>
+    Effect.gen(function* () {
+      const client = yield* StripeClient.StripeClient
+      const log = yield* EventLog.EventLog
+      const event = yield* Revalidate.snapshot(client, {
+        id,
+        account: Option.getOrUndefined(Option.map(account, (a) => ({ id: a, connected: true })))
+      })
+      const result = yield* log.append({ events: [event] })
+      yield* PgProjection.catchUp(Sync.stripeTables)
+      yield* Console.log(
+        result.appended > 0
+          ? `${id}: stored its current state (${event.type})`
+          : `${id}: unchanged since it was last stored`
+      )
+    }).pipe(Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options))), withLogging(options))
+).pipe(Command.withDescription("Fetch one object by id, store its current state, and update its row."))
+
+const replay = Command.make(
+  "replay",
+  {
+    ...SharedOptions.shared,
+    projection: Args.text({ name: "projection" }).pipe(
+      Args.withDescription("The projection to rebuild (default: stripe_tables)"),
+      Args.withDefault("stripe_tables")
+    ),
+    inPlace: Options.boolean("in-place").pipe(
+      Options.withDescription(
+        "Rebuild inside one transaction in the live tables (small logs); default: shadow tables, then a swap."
+      )
+    )
+  },
+  ({ projection, inPlace, ...options }) =>
+    Effect.gen(function* () {
+      if (projection !== Sync.stripeTables.name) {
+        return yield* new Sync.UnknownResource({
+          setting: "projection",
+          message: `unknown projection "${projection}": the standard projection is ${Sync.stripeTables.name}`
+        })
+      }
+      yield* PgProjection.migrate(Sync.stripeTables)
+      let last = 0
+      const result = yield* Replay.rebuild(Sync.stripeTables, {
+        inPlace,
+        onProgress: (p) =>
+          Date.now() - last > 2000 || p.applied === p.total
+            ? Effect.sync(() => {
+                last = Date.now()
+              }).pipe(Effect.zipRight(Effect.logInfo(`replay ${p.phase}: ${p.applied}/${p.total} events`)))
+            : Effect.void
+      })
+      yield* Console.log(
+        `rebuilt ${result.projection} from ${result.applied} events (${result.tables.length} tables), now at ${LogPosition.format(result.position)}`
+      )
+    }).pipe(Effect.provide(sinkLayer(options)), withLogging(options))
+).pipe(
+  Command.withDescription("Rebuild a projection's tables from the event log (shadow tables, then one swap).")
+)
+
+const emulator = Command.make(
+  "emulator",
+  {
+    port: Options.integer("port").pipe(
+      Options.withDescription("Port on 127.0.0.1 (0: any free port)."),
+      Options.withDefault(12111)
+    ),
+    seed: Options.text("seed").pipe(
+      Options.withDescription("Seed of the generated accounts."),
+      Options.withDefault("stripe-sync")
+    ),
+    scale: Options.float("scale").pipe(
+      Options.withDescription("Account size: 1 is about 4,300 objects."),
+      Options.withDefault(1)
+    ),
+    connectedAccounts: Options.integer("connected-accounts").pipe(
+      Options.withDescription("Connect accounts to generate."),
+      Options.withDefault(0)
+    ),
+    latency: Options.integer("latency").pipe(
+      Options.withDescription("Milliseconds added to every request."),
+      Options.withDefault(0)
+    ),
+    logLevel: SharedOptions.logLevel,
+    logFormat: SharedOptions.logFormat
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const started = Date.now()
+      const handle = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startEmulator({
+            port: options.port,
+            seed: options.seed,
+            scale: options.scale,
+            connectedAccounts: options.connectedAccounts,
+            faults: { latencyMs: options.latency }
+          })
+        ),
+        (h) => Effect.promise(() => h.stop())
+      )
+      yield* Console.log(
+        `Stripe emulator listening on ${handle.url} (account ${handle.accountId}, ${handle.connectedAccountIds.length} connected accounts, ready in ${Duration.format(Duration.millis(Date.now() - started))})`
+      )
+      yield* Console.log(
+        `try: STRIPE_API_KEY=sk_test_emulator STRIPE_API_BASE=${handle.url} pnpm stripe-sync sync --once`
+      )
+      return yield* Effect.never
+    }).pipe(Effect.scoped, withLogging(options))
+).pipe(Command.withDescription("Run the local Stripe emulator until interrupted (for demos and tests)."))
+
 export const root = Command.make("stripe-sync").pipe(
   Command.withDescription("Keep Stripe mirrored in PostgreSQL: backfill, live sync, replay."),
-  Command.withSubcommands([migrate, status])
+  Command.withSubcommands([sync, backfill, status, entity, replay, migrate, emulator])
 )
 
 export const run = Command.run(root, { name: "stripe-sync", version: "0.1.0" })

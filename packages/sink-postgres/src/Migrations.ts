@@ -14,6 +14,7 @@ import { Effect } from "effect"
 import { quote, type Tables, tables } from "./internal/names.js"
 import { ProjectionTarget } from "./ProjectionTarget.js"
 import { MigrationError } from "./SinkPostgresError.js"
+import * as SyncRuns from "./SyncRuns.js"
 
 interface SyncMigration {
   readonly id: number
@@ -112,6 +113,12 @@ export const syncMigrations: ReadonlyArray<SyncMigration> = [
         ],
         { discard: true }
       )
+  },
+  {
+    id: 2,
+    name: "sync_runs",
+    run: (t, sql) =>
+      Effect.forEach(SyncRuns.ddl(t.schema), (statement) => sql.unsafe(statement), { discard: true })
   }
 ]
 

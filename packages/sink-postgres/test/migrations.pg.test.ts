@@ -62,9 +62,9 @@ describe("migrations (postgres)", () => {
         // exactly one of the two applied the migration; the other found nothing to do
         assert.deepStrictEqual(
           [a, b].sort((x, y) => y!.length - x!.length),
-          [["0001_event_log"], []]
+          [["0001_event_log", "0002_sync_runs"], []]
         )
-        assert.deepStrictEqual(c, ["0001_event_log"])
+        assert.deepStrictEqual(c, ["0001_event_log", "0002_sync_runs"])
         const tables = yield* sql<{ schema: string; name: string }>`
           SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
           WHERE table_schema IN ('stripe', 'second') ORDER BY 1, 2`
@@ -74,7 +74,10 @@ describe("migrations (postgres)", () => {
           "_events",
           "_migrations",
           "_projection_migrations",
-          "_revalidate"
+          "_revalidate",
+          "_sync_run_objects",
+          "_sync_runs",
+          "sync_runs"
         ]
         assert.deepStrictEqual(
           tables.map((t) => `${t.schema}.${t.name}`),
@@ -83,7 +86,7 @@ describe("migrations (postgres)", () => {
         const recorded = yield* sql<{ id: number }>`SELECT id FROM stripe._migrations`
         assert.deepStrictEqual(
           recorded.map((r) => r.id),
-          [1]
+          [1, 2]
         )
       })
     )

@@ -15,6 +15,8 @@ import type { CursorWrite } from "@stripe-sync/core/EventLog"
 import { SourceError, type StoreError } from "@stripe-sync/core/PipelineError"
 import * as Source from "@stripe-sync/core/Source"
 import { Chunk, Duration, Effect, Option, Ref, Schema, Stream } from "effect"
+import type * as StripeClient from "./StripeClient.js"
+import type * as StripeError from "./StripeError.js"
 
 /** The name the backfill's cursors are stored under. */
 export const sourceName = "backfill"
@@ -154,10 +156,12 @@ const createdOf = (o: Record<string, unknown>): number => (typeof o.created === 
 /**
  * Completes the truncated embedded lists of an object by paging their own endpoints, so the event's
  * `data` holds every item and says `has_more: false`.
+ *
+ * @since 0.1.0
  */
-const completeLists = (
-  options: Options,
-  resource: Resource,
+export const completeLists = (
+  listFn: ListFn,
+  resource: Pick<Resource, "embeddedLists">,
   account: Account,
   object: Record<string, unknown>
 ): Effect.Effect<Record<string, unknown>, ListFailure> =>
@@ -174,7 +178,7 @@ const completeLists = (
       let hasMore = true
       while (hasMore) {
         const last = items[items.length - 1]
-        const page = yield* options.list(
+        const page = yield* listFn(
           path,
           { limit: 100, ...(last ? { starting_after: last.id } : {}) },
           { account: account.connected ? account.id : undefined }
@@ -327,7 +331,7 @@ export const make = (options: Options): Source.Source => {
             } else {
               const objects = yield* Effect.forEach(
                 page.data,
-                (o) => completeLists(options, resource, account, o),
+                (o) => completeLists(options.list, resource, account, o),
                 {
                   concurrency: 4
                 }
@@ -465,3 +469,81 @@ export const make = (options: Options): Source.Source => {
     )
   })
 }
+
+const notEnabled =
+  /not (been )?(set up|enabled|activated|available)|does not have access|only available|must (first )?be enabled|has not been activated|not supported for this account/i
+
+/**
+ * How a client error reads to the backfill: a `starting_after` object that is gone, a resource the
+ * account cannot list (skipped), or a failure.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const classify = (error: StripeError.StripeError): ListFailure => {
+  if (
+    (error._tag === "StripeNotFound" || error._tag === "StripeInvalidRequest") &&
+    error.param === "starting_after"
+  ) {
+    return { _tag: "CursorObjectMissing" }
+  }
+  if (error._tag === "StripePermissionError") return { _tag: "NotAvailable", message: error.message }
+  if (error._tag === "StripeInvalidRequest" && notEnabled.test(error.message)) {
+    return { _tag: "NotAvailable", message: error.message }
+  }
+  if (error._tag === "StripeNotFound" && error.param === undefined && error.code !== "resource_missing") {
+    // an endpoint this account's API does not serve at all
+    return { _tag: "NotAvailable", message: error.message }
+  }
+  return {
+    _tag: "Failed",
+    message: `${error._tag}: ${error.message}`,
+    retryable:
+      error._tag === "StripeRateLimited" ||
+      error._tag === "StripeServerError" ||
+      error._tag === "StripeNetworkError"
+  }
+}
+
+/**
+ * The backfill's list call over the Stripe client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listWith =
+  (client: StripeClient.Service): ListFn =>
+  (path, params, options) =>
+    client.list(path, params, { account: options.account }).pipe(
+      Effect.map((page) => ({ data: page.data, hasMore: page.has_more, versionTs: page.versionTs })),
+      Effect.mapError(classify)
+    )
+
+/**
+ * The platform account of the key (`GET /v1/account`) and, when asked, its connected accounts
+ * (`GET /v1/accounts`): `"all"`, or a list of ids.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const accounts = (
+  client: StripeClient.Service,
+  connected: "none" | "all" | ReadonlyArray<string> = "none"
+): Effect.Effect<ReadonlyArray<Account>, StripeError.StripeError> =>
+  Effect.gen(function* () {
+    const platform = yield* client.retrieve("/v1/account")
+    const out: Array<Account> = [{ id: String(platform.body.id), connected: false }]
+    if (connected === "none") return out
+    if (connected !== "all") return [...out, ...connected.map((id) => ({ id, connected: true }))]
+    let after: string | undefined
+    for (;;) {
+      const page = yield* client.list("/v1/accounts", {
+        limit: 100,
+        ...(after ? { starting_after: after } : {})
+      })
+      for (const a of page.data) out.push({ id: String(a.id), connected: true })
+      const last = page.data[page.data.length - 1]
+      if (!page.has_more || last === undefined) return out
+      after = String(last.id)
+    }
+  })

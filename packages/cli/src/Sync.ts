@@ -1,0 +1,217 @@
+/**
+ * The standard sync, as the CLI and the Promise facade run it: backfill the selected resources of
+ * the platform (and connected accounts) through the list backfill, fold the log into the `stripe`
+ * tables while it runs, record the run in `stripe._sync_runs`, and report progress.
+ *
+ * @since 0.1.0
+ */
+
+import type { SqlClient } from "@effect/sql"
+import { CursorStore, Pipeline } from "@stripe-sync/core"
+import { PgProjection, type PgSinkConfig, StripeTables, SyncRuns } from "@stripe-sync/sink-postgres"
+import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
+import { Data, type Duration, Effect, Fiber, Option, Ref } from "effect"
+
+/** The backfill finished, but some resources did not complete (exit code 3). */
+export class IncompleteSync extends Data.TaggedError("IncompleteSync")<{
+  readonly message: string
+  readonly failed: ReadonlyArray<string>
+}> {}
+
+/** A resource name the catalog does not know (exit code 2). */
+export class UnknownResource extends Data.TaggedError("ConfigurationError")<{
+  readonly setting: string
+  readonly message: string
+}> {}
+
+/**
+ * The `stripe` tables projection over every table of the catalog.
+ *
+ * @since 0.1.0
+ */
+export const stripeTables = StripeTables.projection({ tables: Catalog.tableSpecs(Catalog.all) })
+
+/**
+ * Resolves resource names (table `customers` or object `customer`); none → the default set.
+ *
+ * @since 0.1.0
+ */
+export const resolveResources = (
+  names: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<Catalog.Resource>, UnknownResource> =>
+  names.length === 0
+    ? Effect.succeed(Catalog.defaults)
+    : Effect.forEach(names, (name) =>
+        Option.orElse(Catalog.byTable(name), () => Catalog.byObject(name)).pipe(
+          Option.match({
+            onSome: Effect.succeed,
+            onNone: () =>
+              Effect.fail(
+                new UnknownResource({
+                  setting: "resources",
+                  message: `unknown resource "${name}": use a table name such as customers, invoices, subscriptions (see the README of @stripe-sync/source-stripe for the list)`
+                })
+              )
+          })
+        )
+      )
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackfillOptions {
+  readonly resources: ReadonlyArray<Catalog.Resource>
+  readonly createdGte?: number | undefined
+  readonly createdLte?: number | undefined
+  readonly connectedAccounts?: "none" | "all" | ReadonlyArray<string>
+  readonly concurrency?: number | undefined
+  /** How progress reaches a person: a line every few seconds. */
+  readonly progressInterval?: Duration.DurationInput
+  readonly triggeredBy?: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackfillResult {
+  readonly objects: number
+  readonly seconds: number
+  readonly skipped: ReadonlyArray<string>
+  readonly runIds: ReadonlyArray<number>
+}
+
+const formatNumber = (n: number) => n.toLocaleString("en-US")
+
+const tableOf = (object: string) =>
+  Option.match(Catalog.byObject(object), { onNone: () => object, onSome: (r) => r.table })
+
+/**
+ * Marks each resource of the runs that is still pending or running: complete when no backfill range
+ * of it is left, else error (with the message).
+ */
+const settleObjects = (runIds: ReadonlyMap<string, number>, message: string) =>
+  Effect.gen(function* () {
+    const cursors = yield* CursorStore.CursorStore
+    const left = new Set(
+      (yield* cursors.list(Backfill.sourceName)).map((c) => c.key.split("/").slice(0, 2).join("/"))
+    )
+    for (const [account, runId] of runIds) {
+      for (const progress of yield* SyncRuns.objects(runId)) {
+        if (progress.status !== "pending" && progress.status !== "running") continue
+        const unfinished = left.has(`${account}/${progress.object}`)
+        yield* SyncRuns.setObjectStatus(
+          runId,
+          progress.object,
+          unfinished ? "error" : "complete",
+          unfinished ? message || "unfinished" : undefined
+        )
+      }
+    }
+  })
+
+/**
+ * Runs a backfill to completion with the tables projection folding along, then catches the
+ * projection up with the log. Fails with `IncompleteSync` if a resource did not complete.
+ *
+ * @since 0.1.0
+ */
+export const backfill = (options: BackfillOptions) =>
+  Effect.gen(function* () {
+    const client = yield* StripeClient.StripeClient
+    const services = yield* Effect.context<SqlClient.SqlClient | PgSinkConfig.PgSinkConfig>()
+    const accounts = yield* Backfill.accounts(client, options.connectedAccounts ?? "none")
+    yield* PgProjection.migrate(stripeTables)
+    const objects = options.resources.map((r) => r.object)
+    const runIds = new Map<string, number>()
+    for (const account of accounts) {
+      runIds.set(
+        account.id,
+        yield* SyncRuns.start({ accountId: account.id, objects, triggeredBy: options.triggeredBy ?? "cli" })
+      )
+    }
+    const pending = yield* Ref.make(new Map<number, Map<string, number>>())
+    const total = yield* Ref.make(0)
+    const skipped: Array<string> = []
+    const flush = Effect.gen(function* () {
+      const counts = yield* Ref.getAndSet(pending, new Map())
+      for (const [runId, perObject] of counts) yield* SyncRuns.progress(runId, perObject)
+    })
+    const started = Date.now()
+    const source = Backfill.make({
+      list: Backfill.listWith(client),
+      resources: options.resources,
+      accounts,
+      apiVersion: client.apiVersion,
+      createdGte: options.createdGte,
+      createdLte: options.createdLte,
+      concurrency: options.concurrency ?? 8,
+      onProgress: (account, resource, n) =>
+        Effect.zipRight(
+          Ref.update(total, (t) => t + n),
+          Ref.update(pending, (m) => {
+            const runId = runIds.get(account.id)!
+            const perObject = new Map(m.get(runId) ?? [])
+            perObject.set(resource.object, (perObject.get(resource.object) ?? 0) + n)
+            return new Map(m).set(runId, perObject)
+          })
+        ),
+      onSkipped: (account, resource, message) =>
+        Effect.gen(function* () {
+          const table = tableOf(resource.object)
+          skipped.push(`${table} (${account.id})`)
+          yield* Effect.logWarning(`skipping ${table} for ${account.id}: ${message}`)
+          yield* SyncRuns.setObjectStatus(runIds.get(account.id)!, resource.object, "skipped", message)
+        }).pipe(
+          Effect.provide(services),
+          Effect.catchAll((e) => Effect.logWarning(`could not record a skipped resource: ${e.message}`))
+        )
+    })
+    const report = Effect.gen(function* () {
+      yield* flush
+      const n = yield* Ref.get(total)
+      const seconds = (Date.now() - started) / 1000
+      yield* Effect.logInfo(
+        `backfill: ${formatNumber(n)} objects in ${seconds.toFixed(0)} s (${formatNumber(Math.round(n / Math.max(seconds, 0.001)))}/s)`
+      )
+    })
+    const reporter = yield* Effect.fork(
+      Effect.forever(Effect.zipRight(Effect.sleep(options.progressInterval ?? "5 seconds"), report))
+    )
+    const folding = yield* Effect.fork(
+      PgProjection.run(stripeTables, { batchSize: 1000, pollInterval: "1 second" })
+    )
+    const closeRuns = (status: SyncRuns.RunStatus, message?: string) =>
+      Effect.forEach(runIds.values(), (runId) => SyncRuns.finish(runId, status, message), { discard: true })
+    const outcome = yield* Pipeline.runSource(source).pipe(
+      Effect.onInterrupt(() =>
+        Effect.gen(function* () {
+          yield* Fiber.interrupt(reporter)
+          yield* Effect.ignore(flush)
+          yield* Effect.ignore(closeRuns("interrupted", "interrupted"))
+        })
+      ),
+      Effect.either
+    )
+    yield* Fiber.interrupt(reporter)
+    yield* Fiber.interrupt(folding)
+    yield* flush
+    if (outcome._tag === "Left") {
+      const message = String((outcome.left as { message?: unknown }).message ?? outcome.left)
+      yield* Effect.ignore(settleObjects(runIds, message))
+      yield* Effect.ignore(closeRuns("failed", message))
+      return yield* Effect.fail(outcome.left)
+    }
+    yield* Effect.logInfo("backfill read everything; folding the rest of the log into the tables")
+    yield* PgProjection.catchUp(stripeTables, { batchSize: 1000 })
+    yield* settleObjects(runIds, "")
+    yield* closeRuns("complete")
+    yield* report
+    return {
+      objects: yield* Ref.get(total),
+      seconds: (Date.now() - started) / 1000,
+      skipped,
+      runIds: [...runIds.values()]
+    } satisfies BackfillResult
+  })
