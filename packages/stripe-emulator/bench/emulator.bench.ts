@@ -77,6 +77,9 @@ const get = (path: string): Promise<{ status: number; body: string }> =>
     req.end()
   })
 
+const serverCpuMs = async (): Promise<number> =>
+  (JSON.parse((await get("/_emulator/stats")).body) as { processCpuMs: number }).processCpuMs
+
 /** Every page's `starting_after` cursor, found by one walk through the list. */
 const cursors = async (resource: string): Promise<Array<string | undefined>> => {
   const out: Array<string | undefined> = [undefined]
@@ -113,11 +116,13 @@ const run = async (resource: string, mode: "parse" | "raw") => {
       }
     }
   }
+  const cpu0 = await serverCpuMs()
   const t = performance.now()
   await Promise.all(Array.from({ length: LANES }, (_, n) => lane(n)))
   const s = (performance.now() - t) / 1000
+  const serverMsPerRequest = ((await serverCpuMs()) - cpu0) / requests
   process.stdout.write(
-    `${resource} (${mode}): ${(requests / s).toFixed(0)} list requests/s, 100 a page, ${LANES} keep-alive connections, ${(bytes / requests / 1024).toFixed(0)} KiB a page\n`
+    `${resource} (${mode}): ${(requests / s).toFixed(0)} list requests/s, 100 a page, ${LANES} keep-alive connections, ${(bytes / requests / 1024).toFixed(0)} KiB a page; server CPU ${(serverMsPerRequest * 1000).toFixed(0)} µs a request (≈ ${(1000 / serverMsPerRequest).toFixed(0)} requests/s per core)\n`
   )
 }
 

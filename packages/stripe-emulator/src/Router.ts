@@ -40,11 +40,11 @@ export const invalidRequest = (message: string, param?: string, code?: string): 
 /** A response other than JSON (e.g. a CSV file), or JSON with a status/headers of its own. */
 export class RawReply {
   readonly status: number
-  readonly body: string
+  readonly body: string | Buffer
   readonly contentType: string
   readonly headers: Record<string, string>
   constructor(
-    body: string,
+    body: string | Buffer,
     options: { status?: number; contentType?: string; headers?: Record<string, string> } = {}
   ) {
     this.body = body

@@ -26,16 +26,19 @@ export const compareAsc = (a: StripeObject, b: StripeObject): number => {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
 }
 
-const jsonCache = new WeakMap<object, string>()
-/** `JSON.stringify(o)`, cached by object identity (objects are never mutated). */
-export const toJson = (o: object): string => {
-  let s = jsonCache.get(o)
-  if (s === undefined) {
-    s = JSON.stringify(o)
-    jsonCache.set(o, s)
+const jsonCache = new WeakMap<object, Buffer>()
+/** The UTF-8 JSON of `o`, cached by object identity (objects are never mutated). */
+export const toJsonBuffer = (o: object): Buffer => {
+  let b = jsonCache.get(o)
+  if (b === undefined) {
+    b = Buffer.from(JSON.stringify(o), "utf8")
+    jsonCache.set(o, b)
   }
-  return s
+  return b
 }
+
+/** `JSON.stringify(o)` (through the cache). */
+export const toJson = (o: object): string => toJsonBuffer(o).toString("utf8")
 
 /**
  * The live objects of one type. `items` is ascending by `(created, id)`; Stripe's list order is the

@@ -29,7 +29,14 @@ export const registerControl = (router: Router, core: EmulatorCore): void => {
     }),
     open
   )
-  router.get("/_emulator/stats", () => core.stats, open)
+  router.get(
+    "/_emulator/stats",
+    () => {
+      const cpu = process.cpuUsage()
+      return { ...core.stats, processCpuMs: (cpu.user + cpu.system) / 1000 }
+    },
+    open
+  )
   router.post(
     "/_emulator/stats/reset",
     () => {

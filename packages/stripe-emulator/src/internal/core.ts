@@ -4,7 +4,7 @@ import { createServer } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import qs from "qs"
 import { RawReply, type RequestContext, Router, StripeApiError } from "../Router.js"
-import { Account, type StripeObject, toJson } from "../Store.js"
+import { Account, type StripeObject, toJsonBuffer } from "../Store.js"
 import { type FaultOptions, initialFaults, type MutableFaults, RateLimiter } from "./faults.js"
 import { generateAccount } from "./generate.js"
 import { Rng } from "./prng.js"
@@ -249,7 +249,7 @@ export class EmulatorCore {
   private send(
     res: ServerResponse,
     status: number,
-    body: string,
+    body: string | Buffer,
     requestId: string,
     version: string,
     headers: Record<string, string>,
@@ -258,7 +258,7 @@ export class EmulatorCore {
     if (res.destroyed) return
     res.writeHead(status, {
       "Content-Type": contentType,
-      "Content-Length": Buffer.byteLength(body),
+      "Content-Length": typeof body === "string" ? Buffer.byteLength(body) : body.length,
       "Request-Id": requestId,
       "Stripe-Version": version,
       "Access-Control-Allow-Origin": "*",
@@ -441,7 +441,7 @@ export class EmulatorCore {
 
   /** The JSON of an object as a response body (cached by identity). */
   json(o: StripeObject): RawReply {
-    return new RawReply(toJson(o))
+    return new RawReply(toJsonBuffer(o))
   }
 }
 

@@ -1,6 +1,6 @@
 /** Stripe's list semantics: limit, starting_after / ending_before, created ranges, has_more, expand. */
 import { invalidRequest, RawReply, resourceMissing, type StripeApiError } from "../Router.js"
-import { type Account, type Collection, compareAsc, type StripeObject, toJson } from "../Store.js"
+import { type Account, type Collection, compareAsc, type StripeObject, toJsonBuffer } from "../Store.js"
 import { embedded, embeddedList } from "./objects.js"
 
 export interface CreatedRange {
@@ -177,15 +177,20 @@ export const listReply = (
   expand: ReadonlyArray<string>
 ): RawReply => {
   const paths = expand.filter((e) => e.startsWith("data.")).map((e) => e.slice(5).split("."))
-  let body = '{"object":"list","data":['
+  const parts: Array<Buffer> = [LIST_HEAD]
   for (let i = 0; i < page.data.length; i++) {
-    if (i > 0) body += ","
+    if (i > 0) parts.push(COMMA)
     const o = page.data[i]!
-    body += paths.length === 0 ? toJson(o) : JSON.stringify(expandAll(o, paths, account))
+    parts.push(
+      paths.length === 0 ? toJsonBuffer(o) : Buffer.from(JSON.stringify(expandAll(o, paths, account)))
+    )
   }
-  body += `],"has_more":${page.hasMore},"url":${JSON.stringify(url)}}`
-  return new RawReply(body)
+  parts.push(Buffer.from(`],"has_more":${page.hasMore},"url":${JSON.stringify(url)}}`))
+  return new RawReply(Buffer.concat(parts))
 }
+
+const LIST_HEAD = Buffer.from('{"object":"list","data":[')
+const COMMA = Buffer.from(",")
 
 export const expandAll = (
   o: StripeObject,

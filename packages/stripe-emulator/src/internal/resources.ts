@@ -9,7 +9,7 @@ import {
   resourceMissing,
   StripeApiError
 } from "../Router.js"
-import { type Account, type StripeObject, toJson as toJsonCached } from "../Store.js"
+import { type Account, type StripeObject, toJsonBuffer } from "../Store.js"
 import type { EmulatorCore } from "./core.js"
 import {
   expandAll,
@@ -243,7 +243,7 @@ const allow = (input: Record<string, unknown>, keys: ReadonlyArray<string>) => {
 
 const render = (ctx: RequestContext, o: StripeObject): RawReply | StripeObject => {
   const expand = parseExpand(ctx.input)
-  if (expand.length === 0) return new RawReply(toJsonCached(o))
+  if (expand.length === 0) return new RawReply(toJsonBuffer(o))
   return expandAll(
     o,
     expand.map((e) => e.split(".")),
@@ -434,7 +434,7 @@ export const registerResources = (router: Router, core: EmulatorCore): void => {
   router.get("/v1/events/:id", (ctx) => {
     const e = ctx.account.collection("event").get(ctx.params.id!)
     if (e === undefined) throw resourceMissing("event", ctx.params.id!)
-    return new RawReply(toJsonCached(e))
+    return new RawReply(toJsonBuffer(e))
   })
 
   // ---------------------------------------------------------------------------------------------
