@@ -139,8 +139,14 @@ describe("webhook endpoints", () => {
     const ep = await stripe.webhookEndpoints.create({ url: r.url, enabled_events: ["product.created"] })
     try {
       const p = await stripe.products.create({ name: "Retry" })
-      await eventually(() => (r.received.length >= 3 ? true : undefined), 5000, "third attempt")
-      const attempts = emulator.deliveries().filter((d) => d.endpointId === ep.id)
+      const attempts = await eventually(
+        () => {
+          const ds = emulator.deliveries().filter((d) => d.endpointId === ep.id)
+          return ds.length >= 3 ? ds : undefined
+        },
+        5000,
+        "third attempt recorded"
+      )
       expect(attempts.map((d) => [d.attempt, d.status, d.ok])).toEqual([
         [1, 500, false],
         [2, 503, false],
@@ -209,7 +215,12 @@ describe("webhook endpoints", () => {
       // not in creation order
       const firsts = ids.filter((id, i) => ids.indexOf(id) === i)
       expect(firsts).not.toEqual(created)
-      expect(noisy.deliveries().filter((d) => d.duplicate).length).toBe(20)
+      const records = await eventually(
+        () => (noisy.deliveries().length >= 40 ? noisy.deliveries() : undefined),
+        5000,
+        "40 delivery records"
+      )
+      expect(records.filter((d) => d.duplicate).length).toBe(20)
     } finally {
       await noisy.stop()
       await r.close()
