@@ -38,7 +38,8 @@ const stripeLayer = (options: SharedOptions.Shared) =>
           StripeClient.layer({
             apiKey,
             apiBase: Option.getOrUndefined(options.stripeApiBase),
-            rateLimit: Option.getOrUndefined(options.rateLimit)
+            rateLimit: Option.getOrUndefined(options.rateLimit),
+            endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
           })
         )
       }

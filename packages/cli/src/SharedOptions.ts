@@ -44,6 +44,14 @@ export const rateLimit = Options.integer("rate-limit").pipe(
   Options.optional
 )
 
+export const endpointRateLimit = Options.integer("endpoint-rate-limit").pipe(
+  Options.withFallbackConfig(Config.integer("STRIPE_SYNC_ENDPOINT_RATE_LIMIT")),
+  Options.withDescription(
+    "Stripe requests per second per endpoint and account (env STRIPE_SYNC_ENDPOINT_RATE_LIMIT; default 25)."
+  ),
+  Options.optional
+)
+
 export const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
   Options.withFallbackConfig(Config.literal("debug", "info", "warning", "error")("LOG_LEVEL")),
   Options.withDescription("Least severe log level shown (env LOG_LEVEL)."),
@@ -65,6 +73,7 @@ export const shared = {
   stripeApiBase,
   schema,
   rateLimit,
+  endpointRateLimit,
   logLevel,
   logFormat
 }
@@ -75,6 +84,7 @@ export interface Shared {
   readonly stripeApiBase: Option.Option<string>
   readonly schema: string
   readonly rateLimit: Option.Option<number>
+  readonly endpointRateLimit: Option.Option<number>
   readonly logLevel: "debug" | "info" | "warning" | "error"
   readonly logFormat: "pretty" | "json"
 }

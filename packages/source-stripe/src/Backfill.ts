@@ -323,7 +323,7 @@ export const make = (options: Options): Source.Source => {
               const children = yield* Effect.forEach(
                 page.data,
                 (parent) => childItems(options, resource, account, String(parent.id)),
-                { concurrency: 4 }
+                { concurrency: 16 }
               )
               for (const { items, versionTs } of children) {
                 for (const item of items) events.push(snapshot(item, versionTs || page.versionTs))

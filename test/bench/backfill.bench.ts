@@ -1,0 +1,183 @@
+/**
+ * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget]`
+ *
+ * 1. fast: the emulator (its own process) with no latency and no rate limit, an account of about
+ *    100,000 objects in the emulator's usual mix: objects/s end to end (first request to the last
+ *    row in the tables; start-up reported apart), requests/s, peak RSS of the sync process — at a
+ *    small size and the full size, to show memory stays flat.
+ * 2. budget: Stripe's test-mode limit (25 req/s) and 200 ms latency per request, about 100,000
+ *    objects over large resources: the share of the request budget used (requests/s ÷ 25) and
+ *    objects/s.
+ *
+ * Each scenario starts its own embedded PostgreSQL in a temporary directory, removed afterwards.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { PgSink } from "@stripe-sync/sink-postgres"
+import { Catalog, StripeClient } from "@stripe-sync/source-stripe"
+import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
+import * as Sync from "../../packages/cli/src/Sync.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+const { values } = parseArgs({
+  options: {
+    scale: { type: "string", default: "23.3" },
+    small: { type: "string", default: "2.33" },
+    only: { type: "string" },
+    seconds: { type: "string", default: "0" }
+  }
+})
+
+interface EmulatorProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly startupMs: number
+  readonly objects: number
+}
+
+const startEmulator = (args: ReadonlyArray<string>): Promise<EmulatorProcess> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(
+      path.join(root, "node_modules/.bin/tsx"),
+      [path.join(root, "packages/stripe-emulator/src/main.ts"), "--port", "0", "--seed", "bench", ...args],
+      { stdio: ["ignore", "pipe", "inherit"] }
+    )
+    let out = ""
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      const m = /listening on (http:\/\/[^\s]+) \(account [^,]+, (\d+) objects/.exec(out)
+      if (m) resolve({ url: m[1]!, child, startupMs: Date.now() - started, objects: Number(m[2]) })
+    })
+    child.on("exit", (code) => reject(new Error(`emulator exited (${code}): ${out}`)))
+  })
+
+const stats = async (url: string): Promise<number> => {
+  const r = await fetch(`${url}/_emulator/stats`)
+  const body = (await r.json()) as { requests: number }
+  return body.requests
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+
+interface Figures {
+  readonly objects: number
+  readonly seconds: number
+  readonly requests: number
+  readonly peakRss: number
+  readonly emulatorStartupMs: number
+  readonly emulatorObjects: number
+}
+
+const run = async (options: {
+  readonly emulatorArgs: ReadonlyArray<string>
+  readonly resources: ReadonlyArray<Catalog.Resource>
+  readonly rateLimit: number
+  readonly endpointRateLimit: number
+  readonly concurrency: number
+}): Promise<Figures> => {
+  const tmp = fs.mkdtempSync(path.join("/tmp", "stripe-sync-bench-"))
+  fs.chmodSync(tmp, 0o755)
+  const emulator = await startEmulator(options.emulatorArgs)
+  let peakRss = 0
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss)
+  }, 100)
+  try {
+    return await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
+          const layer = Layer.mergeAll(
+            StripeClient.layer({
+              apiKey: Redacted.make("sk_test_bench"),
+              apiBase: emulator.url,
+              rateLimit: options.rateLimit,
+              endpointRateLimit: options.endpointRateLimit,
+              maxInFlight: 64
+            }),
+            PgSink.layerFromUrl({ url: db.url, maxConnections: 20 })
+          )
+          return yield* Effect.gen(function* () {
+            const before = yield* Effect.promise(() => stats(emulator.url))
+            peakRss = process.memoryUsage().rss
+            const result = yield* Sync.backfill({
+              resources: options.resources,
+              concurrency: options.concurrency,
+              progressInterval: "10 seconds",
+              triggeredBy: "bench"
+            })
+            const after = yield* Effect.promise(() => stats(emulator.url))
+            return {
+              objects: result.objects,
+              seconds: result.seconds,
+              requests: after - before,
+              peakRss,
+              emulatorStartupMs: emulator.startupMs,
+              emulatorObjects: emulator.objects
+            }
+          }).pipe(Effect.provide(layer))
+        })
+      ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+    )
+  } finally {
+    clearInterval(sampler)
+    emulator.child.kill("SIGTERM")
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+const print = (label: string, f: Figures) => {
+  console.log(
+    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s; peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
+  )
+}
+
+const main = async () => {
+  console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
+  if (values.only === undefined || values.only === "fast") {
+    const fast = {
+      rateLimit: 100_000,
+      endpointRateLimit: 100_000,
+      concurrency: 16,
+      resources: Catalog.defaults
+    }
+    const small = await run({ ...fast, emulatorArgs: ["--scale", values.small!] })
+    print(`fast, scale ${values.small}`, small)
+    const full = await run({ ...fast, emulatorArgs: ["--scale", values.scale!] })
+    print(`fast, scale ${values.scale}`, full)
+  }
+  if (values.only === undefined || values.only === "budget") {
+    // large resources that list without a parent, so every request pages 100 objects
+    const large = [
+      "customers",
+      "invoices",
+      "charges",
+      "payment_intents",
+      "balance_transactions",
+      "subscriptions"
+    ]
+    const resources = Catalog.all.filter((r) => large.includes(r.table))
+    const budget = await run({
+      resources,
+      rateLimit: 25,
+      endpointRateLimit: 25,
+      concurrency: 12,
+      emulatorArgs: ["--scale", values.scale!, "--latency", "200", "--rate-limit", "25"]
+    })
+    print(`budget (25 req/s, 200 ms), ${large.join(", ")}`, budget)
+    console.log(`budget used: ${((budget.requests / budget.seconds / 25) * 100).toFixed(1)}% of 25 req/s`)
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
