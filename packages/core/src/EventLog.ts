@@ -6,6 +6,7 @@
 import { Chunk, Context, type Duration, Effect, Layer, Option, Queue, type Scope, Stream } from "effect"
 import type * as Event from "./Event.js"
 import { MemoryStore, memoryEventLog } from "./internal/memoryStore.js"
+import { validateBatch } from "./internal/validate.js"
 import * as LogPosition from "./LogPosition.js"
 import type { EventLogError, InvalidEvent } from "./PipelineError.js"
 
@@ -76,6 +77,14 @@ export interface Service {
 }
 
 export class EventLog extends Context.Tag("@stripe-sync/core/EventLog")<EventLog, Service>() {}
+
+/**
+ * Validates a batch at the schema boundary, as every driver's `append` must: the first malformed
+ * event fails the whole batch with `InvalidEvent` naming the event and the field.
+ */
+export const validate: (
+  events: ReadonlyArray<Event.Event | Event.EventInput>
+) => Effect.Effect<ReadonlyArray<Event.Event>, InvalidEvent> = validateBatch
 
 /** Does a read filter accept this type? `*`, exact types and `prefix.*` patterns. */
 export const matchesType = (types: ReadonlyArray<string> | undefined, type: string): boolean => {

@@ -9,34 +9,18 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as Event from "@stripe-sync/core/Event"
-import { type CursorWrite, EventLog, type HorizonHolder, type ReadResult } from "@stripe-sync/core/EventLog"
+import {
+  type CursorWrite,
+  EventLog,
+  type HorizonHolder,
+  type ReadResult,
+  validate as validateEvents
+} from "@stripe-sync/core/EventLog"
 import * as LogPosition from "@stripe-sync/core/LogPosition"
-import { InvalidEvent } from "@stripe-sync/core/PipelineError"
-import { Effect, Layer, ParseResult, PubSub, Schedule, Stream } from "effect"
+import { Effect, Layer, PubSub, Schedule, Stream } from "effect"
 import { logError } from "./internal/errors.js"
 import { type Tables, tables } from "./internal/names.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
-
-const formatPath = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".") || "(event)"
-
-/** Validates a batch as core's drivers do: the first malformed event fails it, naming the field. */
-const validate = (events: ReadonlyArray<Event.Event | Event.EventInput>) =>
-  Effect.forEach(events, (input, index) =>
-    input instanceof Event.Event
-      ? Effect.succeed(input)
-      : Event.decode(input).pipe(
-          Effect.mapError((error) => {
-            const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-            const id = (input as { id?: unknown } | null)?.id
-            return new InvalidEvent({
-              index,
-              ...(typeof id === "string" ? { eventId: id } : {}),
-              field: issues[0] ? formatPath(issues[0].path) : "(event)",
-              message: issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join("; ")
-            })
-          })
-        )
-  )
 
 /** The last write per (source, key) wins, as the memory driver applies them in order. */
 const cursorParams = (writes: ReadonlyArray<CursorWrite>) => {
@@ -213,7 +197,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
   const service: EventLog["Type"] = {
     append: (batch) =>
       Effect.gen(function* () {
-        const events = yield* validate(batch.events)
+        const events = yield* validateEvents(batch.events)
         const [sources, keys, values] = cursorParams(batch.cursors ?? [])
         if (events.length === 0 && sources.length === 0) return { appended: 0, skipped: 0 }
         const n = events.length
