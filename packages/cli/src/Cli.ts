@@ -187,12 +187,15 @@ const status = Command.make("status", SharedOptions.shared, (options) =>
     }
     const latest = runs[0]
     if (latest !== undefined) {
-      const unfinished = (yield* SyncRuns.objects(latest.id)).filter((o) => o.status !== "complete")
-      for (const o of unfinished) {
+      const objects = yield* SyncRuns.objects(latest.id)
+      for (const o of objects.filter((o) => o.status !== "complete" && o.status !== "skipped")) {
         yield* Console.log(
           `    ${o.object}: ${o.status}, ${o.processed} objects${o.errorMessage ? ` (${o.errorMessage})` : ""}`
         )
       }
+      const skipped = objects.filter((o) => o.status === "skipped").map((o) => o.object)
+      if (skipped.length > 0)
+        yield* Console.log(`    skipped (not available on the account): ${skipped.join(", ")}`)
     }
     const ranges = yield* cursors.list(Backfill.sourceName)
     if (ranges.length > 0)
