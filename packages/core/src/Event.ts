@@ -70,7 +70,7 @@ export const hashData = (data: unknown): string =>
   createHash("sha256").update(canonicalJson(data)).digest("hex")
 
 /**
- * The deterministic id of a snapshot: derived from the account, the object, the hash of its state and
+ * The deterministic id of a snapshot: derived from the account, the object, its state (as JSON) and
  * the second it was read. Reading the same response twice gives the same id (deduplicated by the log),
  * while a state that comes back later (A → B → A) gets a new id. Re-reading an unchanged object is
  * skipped by the log, which compares the hash with the latest logged state of the object.
@@ -85,7 +85,9 @@ export const snapshotId = (input: {
   EventId.make(
     `snap_${createHash("sha256")
       .update(
-        `${input.accountId}\u0000${input.objectType}\u0000${input.objectId}\u0000${input.versionTs}\u0000${hashData(input.data)}`
+        // the response's own JSON text: the same response gives the same id (a fast hash; the log
+        // compares states by their canonical form)
+        `${input.accountId}\u0000${input.objectType}\u0000${input.objectId}\u0000${input.versionTs}\u0000${JSON.stringify(input.data)}`
       )
       .digest("hex")
       .slice(0, 40)}`
