@@ -12,8 +12,16 @@ export const EventId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("@stripe-s
 export type EventId = typeof EventId.Type
 
 /** A JSON object as a source received it (Stripe's object, complete and unfiltered). */
-export const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-export type JsonObject = typeof JsonObject.Type
+export type JsonObject = { readonly [key: string]: unknown }
+
+/**
+ * The schema of `data`: any non-array object. Checked in constant time (an object of hundreds of
+ * fields is not walked key by key on the hot path).
+ */
+export const JsonObject: Schema.Schema<JsonObject> = Schema.declare(
+  (u: unknown): u is JsonObject => typeof u === "object" && u !== null && !Array.isArray(u),
+  { identifier: "JsonObject", description: "a JSON object" }
+)
 
 /** Where an event came from: `webhook`, `events_api`, `backfill`, `revalidate` or a plugin's name. */
 export const EventSource = Schema.NonEmptyTrimmedString
