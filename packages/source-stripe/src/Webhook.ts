@@ -1,0 +1,503 @@
+/**
+ * The webhook source: an `@effect/platform` HTTP app that verifies Stripe's signature over the raw
+ * body, appends the event to the log (concurrent requests grouped into one append), and answers
+ * 200 only once the event is committed. Also `GET /healthz`, `GET /readyz` and `GET /metrics`.
+ *
+ * Answers: 200 stored (or already stored); 400 missing, malformed or wrong signature, stale
+ * timestamp, a body that is not JSON or not a Stripe event (nothing stored); 413 a body over the
+ * limit; 503 the log is unavailable (Stripe retries).
+ *
+ * @since 0.1.0
+ */
+import { createHmac, timingSafeEqual } from "node:crypto"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { CheckpointStore } from "@stripe-sync/core/CheckpointStore"
+import type * as Event from "@stripe-sync/core/Event"
+import { EventLog, type HorizonHolder } from "@stripe-sync/core/EventLog"
+import * as PipelineMetrics from "@stripe-sync/core/PipelineMetrics"
+import {
+  Chunk,
+  Clock,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Layer,
+  Metric,
+  MetricBoundaries,
+  Option,
+  Queue,
+  Redacted,
+  type Scope,
+  Stream
+} from "effect"
+import { render } from "./internal/prometheus.js"
+import * as StripeEvent from "./StripeEvent.js"
+
+/** Why a request was refused (the `reason` label of the rejected counter). */
+export type RejectReason =
+  | "missing_signature"
+  | "malformed_signature"
+  | "bad_signature"
+  | "stale_timestamp"
+  | "invalid_json"
+  | "invalid_event"
+  | "too_large"
+  | "unavailable"
+
+/** A signature that does not prove the body came from Stripe with one of our secrets. */
+export class SignatureError extends Data.TaggedError("SignatureError")<{
+  readonly reason: "missing_signature" | "malformed_signature" | "bad_signature" | "stale_timestamp"
+  readonly message: string
+}> {}
+
+/** `Stripe-Signature` for a payload: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.payload">` (for tests and tools). */
+export const sign = (
+  payload: string | Uint8Array,
+  secret: Redacted.Redacted<string> | string,
+  timestamp: number
+) =>
+  `t=${timestamp},v1=${hmac(typeof secret === "string" ? secret : Redacted.value(secret), timestamp, payload)}`
+
+const hmac = (secret: string, timestamp: number | string, payload: string | Uint8Array): string =>
+  createHmac("sha256", secret).update(`${timestamp}.`).update(payload).digest("hex")
+
+const hexPattern = /^[0-9a-f]{64}$/
+
+/**
+ * Verifies a `Stripe-Signature` header over the raw body, as Stripe documents it: the `t` timestamp
+ * signed with the body (`"<t>.<body>"`, HMAC-SHA256, hex), compared timing-safe with every `v1`
+ * signature of the header against every secret (several during a rotation), and the timestamp no
+ * older than `toleranceSeconds` (0 turns the check off). Returns the timestamp.
+ *
+ * @since 0.1.0
+ */
+export const verifySignature = (
+  body: Uint8Array,
+  header: string | undefined,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>,
+  options: { readonly toleranceSeconds: number; readonly nowSeconds: number }
+): Either.Either<number, SignatureError> => {
+  if (header === undefined || header.trim().length === 0) {
+    return Either.left(
+      new SignatureError({ reason: "missing_signature", message: "no Stripe-Signature header" })
+    )
+  }
+  let timestamp: string | undefined
+  const signatures: Array<Buffer> = []
+  for (const part of header.split(",")) {
+    const eq = part.indexOf("=")
+    if (eq <= 0) continue
+    const key = part.slice(0, eq).trim()
+    const value = part.slice(eq + 1).trim()
+    if (key === "t") timestamp = value
+    else if (key === "v1" && hexPattern.test(value)) signatures.push(Buffer.from(value, "hex"))
+  }
+  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) {
+    return Either.left(
+      new SignatureError({
+        reason: "malformed_signature",
+        message: "the Stripe-Signature header has no timestamp"
+      })
+    )
+  }
+  if (signatures.length === 0) {
+    return Either.left(
+      new SignatureError({
+        reason: "malformed_signature",
+        message: "the Stripe-Signature header has no v1 signature"
+      })
+    )
+  }
+  let matched = false
+  for (const secret of secrets) {
+    const expected = Buffer.from(hmac(Redacted.value(secret), timestamp, body), "hex")
+    // Every candidate is compared (no early exit), each comparison in constant time.
+    for (const signature of signatures) if (timingSafeEqual(expected, signature)) matched = true
+  }
+  if (!matched) {
+    return Either.left(
+      new SignatureError({
+        reason: "bad_signature",
+        message: "no signature matches the body with any configured webhook secret"
+      })
+    )
+  }
+  const t = Number(timestamp)
+  if (options.toleranceSeconds > 0 && options.nowSeconds - t > options.toleranceSeconds) {
+    return Either.left(
+      new SignatureError({
+        reason: "stale_timestamp",
+        message: `the signature's timestamp is ${options.nowSeconds - t} s old (tolerance ${options.toleranceSeconds} s)`
+      })
+    )
+  }
+  return Either.right(t)
+}
+
+/** The outcome of one readiness check. */
+export interface CheckResult {
+  readonly ok: boolean
+  readonly detail?: string | undefined
+}
+
+/** A named readiness check (`/readyz` is 200 when every check is ok). */
+export interface ReadinessCheck {
+  readonly name: string
+  readonly check: Effect.Effect<CheckResult>
+}
+
+/** How far behind the log's head a projection is. */
+export interface ProjectionLag {
+  readonly projection: string
+  /** Events between the projection's checkpoint and the head of the log (at most). */
+  readonly events: number
+}
+
+/**
+ * Options of the webhook app.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Webhook signing secrets (`whsec_…`); an event signed with any of them is accepted (rotation). */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** The account of the API key (GET /v1/account): the account of events without `account`. */
+  readonly platformAccountId: string
+  /** Path of the webhook route (default `/webhooks`). */
+  readonly path?: string | undefined
+  /** Oldest accepted signature timestamp, in seconds (default 300; 0 turns the check off). */
+  readonly toleranceSeconds?: number | undefined
+  /** Largest accepted body in bytes (default 1 MiB). */
+  readonly maxBodyBytes?: number | undefined
+  /** Events per append at most (default 500). */
+  readonly maxBatchSize?: number | undefined
+  /** How long the first request of a batch waits for others to join it (default 2 ms). */
+  readonly lingerMillis?: number | undefined
+  /** Appends in flight at once (default 2). */
+  readonly appendConcurrency?: number | undefined
+  /** How long a request waits for its event to be stored before answering 503 (default 10 s). */
+  readonly appendTimeout?: Duration.DurationInput | undefined
+  /** Readiness checks beside the database (e.g. "projections running"). */
+  readonly readiness?: ReadonlyArray<ReadinessCheck> | undefined
+  /** Projection lag for `/metrics` (e.g. `checkpointLag` provided with the sink). */
+  readonly projectionLag?: Effect.Effect<ReadonlyArray<ProjectionLag>> | undefined
+}
+
+/** Requests to the webhook route. */
+export const eventsReceived = Metric.counter("stripe_sync_webhook_requests_total", {
+  description: "Webhook requests received",
+  incremental: true
+})
+
+/** Webhook events acknowledged with 200 (stored now or already stored). */
+export const eventsAcknowledged = Metric.counter("stripe_sync_webhook_acknowledged_total", {
+  description: "Webhook events acknowledged after being committed to the log",
+  incremental: true
+})
+
+/** Refused requests, tagged by `reason`. */
+export const eventsRejected = Metric.counter("stripe_sync_webhook_rejected_total", {
+  description: "Webhook requests refused, by reason",
+  incremental: true
+})
+
+/** Time from receipt to the answer of an acknowledged webhook. */
+export const ackDuration = Metric.timerWithBoundaries(
+  "stripe_sync_webhook_ack_milliseconds",
+  MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 16 }).values,
+  "Time from receipt of a webhook to its acknowledgement"
+)
+
+/** Events per grouped append. */
+export const batchSize = Metric.histogram(
+  "stripe_sync_webhook_batch_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 11 }),
+  "Webhook events per append"
+)
+
+const rejectedWith = (reason: RejectReason) => eventsRejected.pipe(Metric.tagged("reason", reason))
+const appendedMetric = PipelineMetrics.eventsAppended.pipe(Metric.tagged("source", "webhook"))
+const skippedMetric = PipelineMetrics.eventsSkipped.pipe(Metric.tagged("source", "webhook"))
+const appendDurationMetric = PipelineMetrics.appendDuration.pipe(Metric.tagged("source", "webhook"))
+
+class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly message: string }> {}
+
+interface Pending {
+  readonly event: Event.Event
+  readonly done: Deferred.Deferred<void, LogUnavailable>
+}
+
+/**
+ * The lag of every registered projection: the head of the log minus its checkpoint's position.
+ *
+ * @since 0.1.0
+ */
+export const checkpointLag: Effect.Effect<
+  ReadonlyArray<ProjectionLag>,
+  unknown,
+  EventLog | CheckpointStore
+> = Effect.gen(function* () {
+  const log = yield* EventLog
+  const checkpoints = yield* CheckpointStore
+  const head = yield* log.head
+  const list = yield* checkpoints.list
+  return list.map((c) => ({
+    projection: c.projection,
+    events: head.position > c.position.position ? Number(head.position - c.position.position) : 0
+  }))
+})
+
+/**
+ * The appender: requests offer their event and wait; fibers take what has queued up (after a short
+ * linger), append it as one batch, and complete every waiting request.
+ */
+const makeBatcher = (
+  log: EventLog["Type"],
+  options: { readonly maxBatchSize: number; readonly lingerMillis: number; readonly concurrency: number }
+) =>
+  Effect.gen(function* () {
+    const queue = yield* Effect.acquireRelease(
+      Queue.bounded<Pending>(options.maxBatchSize * 20),
+      Queue.shutdown
+    )
+    const appendAll = (items: ReadonlyArray<Pending>) =>
+      log.append({ events: items.map((p) => p.event) }).pipe(Metric.trackDuration(appendDurationMetric))
+    const complete = (items: ReadonlyArray<Pending>, exit: Exit.Exit<unknown, unknown>) =>
+      Effect.forEach(
+        items,
+        (p) =>
+          Exit.isSuccess(exit)
+            ? Deferred.succeed(p.done, undefined)
+            : Deferred.fail(p.done, new LogUnavailable({ message: "the event log is unavailable" })),
+        { discard: true }
+      )
+    const step = Effect.gen(function* () {
+      let items = Chunk.toReadonlyArray(
+        yield* Queue.takeBetween(queue, 1, options.maxBatchSize)
+      ) as Array<Pending>
+      if (items.length < options.maxBatchSize && options.lingerMillis > 0) {
+        yield* Effect.sleep(Duration.millis(options.lingerMillis))
+        const more = yield* Queue.takeUpTo(queue, options.maxBatchSize - items.length)
+        if (more.length > 0) items = items.concat(Chunk.toReadonlyArray(more))
+      }
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const exit = yield* Effect.exit(appendAll(items))
+          if (Exit.isSuccess(exit)) {
+            yield* Metric.update(batchSize, items.length)
+            yield* Metric.incrementBy(appendedMetric, exit.value.appended)
+            yield* Metric.incrementBy(skippedMetric, exit.value.skipped)
+          } else {
+            yield* Effect.logWarning("webhook append failed; answering 503 so Stripe retries", exit.cause)
+          }
+          yield* complete(items, exit)
+        })
+      )
+    })
+    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(Effect.forever(step))
+    return (event: Event.Event) =>
+      Effect.flatMap(Deferred.make<void, LogUnavailable>(), (done) =>
+        Effect.zipRight(Queue.offer(queue, { event, done }), Deferred.await(done))
+      )
+  })
+
+class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<Record<never, never>> {}
+
+/** Reads the raw body, refusing it (without buffering past the limit) once it is larger than `max`. */
+const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) => {
+  const length = request.headers["content-length"]
+  if (length !== undefined) {
+    const n = Number(length)
+    if (!Number.isFinite(n) || n > max) return Effect.fail(new BodyTooLarge())
+    // Node's parser holds the body to its Content-Length; the size limit is a second guard.
+    return request.arrayBuffer.pipe(
+      Effect.map((b) => new Uint8Array(b)),
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(max + 1)))
+    )
+  }
+  // Chunked: count while reading, keep nothing past the limit, and drain the rest.
+  return request.stream.pipe(
+    Stream.runFold({ chunks: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
+      acc.size += chunk.length
+      if (acc.size <= max) acc.chunks.push(chunk)
+      return acc
+    }),
+    Effect.flatMap((acc) =>
+      acc.size > max ? Effect.fail(new BodyTooLarge()) : Effect.succeed(Buffer.concat(acc.chunks))
+    )
+  )
+}
+
+const json = (status: number, body: unknown) =>
+  HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
+
+const refuse = (status: number, reason: RejectReason, message: string) =>
+  Effect.as(
+    Effect.zipRight(
+      Metric.increment(rejectedWith(reason)),
+      Effect.logDebug(`webhook refused (${status} ${reason}): ${message}`)
+    ),
+    json(status, { error: { reason, message } })
+  )
+
+const isPath = (path: string): path is `/${string}` => path.startsWith("/")
+
+const ok = json(200, { received: true })
+
+/**
+ * Builds the webhook app: the router of `POST <path>`, `/healthz`, `/readyz` and `/metrics`, with its
+ * appender fibers running for the life of the scope.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, never, EventLog | Scope.Scope> =>
+  Effect.gen(function* () {
+    if (options.secrets.length === 0) return yield* Effect.dieMessage("Webhook.make: no webhook secret given")
+    const path = options.path ?? "/webhooks"
+    if (!isPath(path)) return yield* Effect.dieMessage(`Webhook.make: the path must start with "/": ${path}`)
+    const log = yield* EventLog
+    const maxBody = options.maxBodyBytes ?? 1024 * 1024
+    const tolerance = options.toleranceSeconds ?? 300
+    const timeout = Duration.decode(options.appendTimeout ?? "10 seconds")
+    const submit = yield* makeBatcher(log, {
+      maxBatchSize: options.maxBatchSize ?? 500,
+      lingerMillis: options.lingerMillis ?? 2,
+      concurrency: options.appendConcurrency ?? 2
+    })
+
+    // Requests in flight; closing the scope waits for them before the appenders stop (graceful shutdown).
+    let inFlight = 0
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + Duration.toMillis(timeout) + 1000
+        while (inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("10 millis")
+      })
+    )
+
+    const handle = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const started = yield* Clock.currentTimeMillis
+      yield* Metric.increment(eventsReceived)
+      const body = yield* Effect.either(readBody(request, maxBody))
+      if (Either.isLeft(body)) {
+        return yield* body.left._tag === "BodyTooLarge"
+          ? refuse(413, "too_large", `the body is larger than ${maxBody} bytes`)
+          : refuse(400, "invalid_json", "the body could not be read")
+      }
+      const verified = verifySignature(body.right, request.headers["stripe-signature"], options.secrets, {
+        toleranceSeconds: tolerance,
+        nowSeconds: Math.floor(started / 1000)
+      })
+      if (Either.isLeft(verified)) return yield* refuse(400, verified.left.reason, verified.left.message)
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(
+          Buffer.from(body.right.buffer, body.right.byteOffset, body.right.byteLength).toString("utf8")
+        )
+      } catch {
+        return yield* refuse(400, "invalid_json", "the body is not JSON")
+      }
+      let envelope: Either.Either<Event.Event, StripeEvent.InvalidStripeEvent>
+      try {
+        envelope = StripeEvent.toEnvelope(parsed, {
+          source: "webhook",
+          platformAccountId: options.platformAccountId,
+          receivedAt: new Date(started)
+        })
+      } catch (e) {
+        // The envelope's constructor validates its fields (e.g. an id with spaces).
+        return yield* refuse(400, "invalid_event", e instanceof Error ? e.message : String(e))
+      }
+      if (Either.isLeft(envelope)) return yield* refuse(400, "invalid_event", envelope.left.message)
+      const stored = yield* submit(envelope.right).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new LogUnavailable({ message: "timed out waiting for the event log" })
+        }),
+        Effect.either
+      )
+      if (Either.isLeft(stored)) return yield* refuse(503, "unavailable", stored.left.message)
+      const ended = yield* Clock.currentTimeMillis
+      yield* Metric.increment(eventsAcknowledged)
+      yield* Metric.update(ackDuration, Duration.millis(ended - started))
+      return ok
+    })
+    const receive = Effect.suspend(() => {
+      inFlight++
+      return Effect.ensuring(
+        handle,
+        Effect.sync(() => {
+          inFlight--
+        })
+      )
+    })
+
+    const holders = log.horizonHolders.pipe(
+      Effect.timeout("2 seconds"),
+      Effect.catchAll(() => Effect.succeed<ReadonlyArray<HorizonHolder>>([]))
+    )
+    const database: ReadinessCheck = {
+      name: "database",
+      check: log.head.pipe(
+        Effect.timeout("2 seconds"),
+        Effect.match({
+          onFailure: (e) => ({ ok: false, detail: e._tag === "TimeoutException" ? "timed out" : e.message }),
+          onSuccess: () => ({ ok: true })
+        })
+      )
+    }
+    const checks = [database, ...(options.readiness ?? [])]
+    const readyz = Effect.gen(function* () {
+      const results = yield* Effect.forEach(checks, (c) => Effect.map(c.check, (r) => [c.name, r] as const), {
+        concurrency: "unbounded"
+      })
+      const ready = results.every(([, r]) => r.ok)
+      const horizon = ready ? yield* holders : []
+      return json(ready ? 200 : 503, {
+        ready,
+        checks: Object.fromEntries(results),
+        // Open transactions that hold back every reader of the log (DESIGN.md: the xmin horizon).
+        horizonHolders: horizon
+      })
+    })
+
+    const metrics = Effect.gen(function* () {
+      if (options.projectionLag !== undefined) {
+        const lags = yield* options.projectionLag
+        for (const l of lags) {
+          yield* Metric.set(
+            PipelineMetrics.projectionLag.pipe(Metric.tagged("projection", l.projection)),
+            l.events
+          )
+        }
+      }
+      const snapshot = yield* Metric.snapshot
+      return HttpServerResponse.text(render(snapshot), {
+        contentType: "text/plain; version=0.0.4; charset=utf-8"
+      })
+    })
+
+    return HttpRouter.empty.pipe(
+      HttpRouter.post(path, receive),
+      HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok"))),
+      HttpRouter.get("/readyz", readyz),
+      HttpRouter.get("/metrics", metrics)
+    )
+  })
+
+/**
+ * Serves the webhook app on the `HttpServer` provided (e.g. `NodeHttpServer.layer`) for the life of
+ * the layer. Closing it stops accepting connections and lets requests in flight finish first.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<never, never, EventLog | HttpServer.HttpServer> =>
+  Layer.unwrapScoped(Effect.map(make(options), (router) => HttpServer.serve(router)))
