@@ -10,6 +10,7 @@ import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
 import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { sinkLayer, withLogging } from "./internal/runtime.js"
+import { serve } from "./internal/serveCommand.js"
 import * as SharedOptions from "./SharedOptions.js"
 import * as Sync from "./Sync.js"
 
@@ -346,7 +347,7 @@ const emulator = Command.make(
 
 export const root = Command.make("stripe-sync").pipe(
   Command.withDescription("Keep Stripe mirrored in PostgreSQL: backfill, live sync, replay."),
-  Command.withSubcommands([sync, backfill, status, entity, replay, migrate, emulator])
+  Command.withSubcommands([sync, backfill, status, entity, replay, migrate, emulator, serve])
 )
 
 export const run = Command.run(root, { name: "stripe-sync", version: "0.1.0" })

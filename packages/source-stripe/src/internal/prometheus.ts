@@ -55,6 +55,7 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     } else if (MetricState.isHistogramState(state)) {
       const f = family(name, "histogram", key.description)
       for (const [bound, count] of state.buckets) {
+        if (!Number.isFinite(bound)) continue
         f.lines.push(`${name}_bucket${labels(tags, `le="${num(bound)}"`)} ${count}`)
       }
       f.lines.push(`${name}_bucket${labels(tags, 'le="+Inf"')} ${state.count}`)
