@@ -67,7 +67,10 @@ export const generateAccount = (o: GenerateOptions): void => {
   }
   // `created` generator: uniform in [from, to], but ~10% reuse the previous value of the same type.
   const lastCreated = new Map<string, number>()
-  const at = (type: string, from: number, to = epoch - 60): number => {
+  // Never after `epoch`: an account has no history in the future (a backfill rightly stops at now).
+  const at = (type: string, fromWanted: number, toWanted = epoch - 60): number => {
+    const to = Math.min(toWanted, epoch - 1)
+    const from = Math.min(fromWanted, to)
     const prev = lastCreated.get(type)
     const t =
       prev !== undefined && prev >= from && prev <= to && rng.chance(0.1)
@@ -397,7 +400,10 @@ export const generateAccount = (o: GenerateOptions): void => {
       const paid = status === "paid"
       const finalized = status !== "draft"
       account.children.set(invId, lines)
-      if (paid && total > 0) addCharge(id, invCreated + rng.int(0, 3600), total, pms[0] ?? null)
+      if (paid && total > 0) {
+        // paid within the hour, never after the end of the generated history
+        addCharge(id, Math.min(invCreated + rng.int(0, 3600), epoch - 60), total, pms[0] ?? null)
+      }
       return add(
         make("invoice", {
           ...invoiceDefaults,
