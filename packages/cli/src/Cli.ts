@@ -81,6 +81,12 @@ const backfillOptions = {
       "List requests in flight per process (default 8); ranges are split to keep them busy."
     ),
     Options.optional
+  ),
+  leaseTtl: Options.integer("lease-ttl").pipe(
+    Options.withDescription(
+      "Seconds a backfill range stays leased to a process that stopped (was killed) before another takes it over (default 30)."
+    ),
+    Options.optional
   )
 }
 
@@ -102,6 +108,7 @@ const runBackfill = (
     readonly createdLte: Option.Option<number>
     readonly connectedAccounts: Option.Option<string>
     readonly concurrency: Option.Option<number>
+    readonly leaseTtl: Option.Option<number>
   },
   resources: ReadonlyArray<string>
 ) =>
@@ -112,7 +119,8 @@ const runBackfill = (
       createdGte: Option.getOrUndefined(options.createdGte),
       createdLte: Option.getOrUndefined(options.createdLte),
       connectedAccounts: connected(options.connectedAccounts),
-      concurrency: Option.getOrUndefined(options.concurrency)
+      concurrency: Option.getOrUndefined(options.concurrency),
+      leaseTtl: Option.map(options.leaseTtl, Duration.seconds).pipe(Option.getOrUndefined)
     })
     yield* Console.log(
       `done: ${result.objects.toLocaleString("en-US")} objects in ${result.seconds.toFixed(1)} s` +

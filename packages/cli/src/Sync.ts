@@ -66,6 +66,8 @@ export interface BackfillOptions {
   readonly createdLte?: number | undefined
   readonly connectedAccounts?: "none" | "all" | ReadonlyArray<string>
   readonly concurrency?: number | undefined
+  /** How long a range stays leased to a process that stopped renewing it (default 30 s). */
+  readonly leaseTtl?: Duration.DurationInput | undefined
   /** How progress reaches a person: a line every few seconds. */
   readonly progressInterval?: Duration.DurationInput
   readonly triggeredBy?: string
@@ -147,6 +149,7 @@ export const backfill = (options: BackfillOptions) =>
       createdGte: options.createdGte,
       createdLte: options.createdLte,
       concurrency: options.concurrency ?? 8,
+      leaseTtl: options.leaseTtl,
       onProgress: (account, resource, n) =>
         Effect.zipRight(
           Ref.update(total, (t) => t + n),

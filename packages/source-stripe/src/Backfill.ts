@@ -119,7 +119,7 @@ export interface Options {
    * `leaseTtl` (default 30 s) after the last one, so ranges of a killed process are taken over then.
    */
   readonly owner?: string
-  readonly leaseTtl?: Duration.DurationInput
+  readonly leaseTtl?: Duration.DurationInput | undefined
   /** Called for each resource the account cannot list. */
   readonly onSkipped?: (account: Account, resource: Resource, message: string) => Effect.Effect<void>
   /** Called after each page with the objects it held. */
