@@ -12,6 +12,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -187,6 +188,8 @@ export interface Options {
   readonly appendTimeout?: Duration.DurationInput | undefined
   /** Readiness checks beside the database (e.g. "projections running"). */
   readonly readiness?: ReadonlyArray<ReadinessCheck> | undefined
+  /** A server span per request (default false: the webhook route is hot, and spans cost). */
+  readonly tracing?: boolean | undefined
   /** Projection lag for `/metrics` (e.g. `checkpointLag` provided with the sink). */
   readonly projectionLag?: Effect.Effect<ReadonlyArray<ProjectionLag>> | undefined
 }
@@ -261,15 +264,28 @@ export const checkpointLag: Effect.Effect<
  */
 const makeBatcher = (
   log: EventLog["Type"],
-  options: { readonly maxBatchSize: number; readonly lingerMillis: number; readonly concurrency: number }
+  options: {
+    readonly maxBatchSize: number
+    readonly lingerMillis: number
+    readonly concurrency: number
+    readonly timeout: Duration.Duration
+  }
 ) =>
   Effect.gen(function* () {
+    // Full (the log is far behind): refuse at once with 503 rather than queue without bound.
     const queue = yield* Effect.acquireRelease(
-      Queue.bounded<Pending>(options.maxBatchSize * 20),
+      Queue.dropping<Pending>(options.maxBatchSize * 20),
       Queue.shutdown
     )
+    // One timer per batch, not per request: a hung append fails every request of its batch.
     const appendAll = (items: ReadonlyArray<Pending>) =>
-      log.append({ events: items.map((p) => p.event) }).pipe(Metric.trackDuration(appendDurationMetric))
+      log.append({ events: items.map((p) => p.event) }).pipe(
+        Effect.timeoutFail({
+          duration: options.timeout,
+          onTimeout: () => new LogUnavailable({ message: "timed out waiting for the event log" })
+        }),
+        Metric.trackDuration(appendDurationMetric)
+      )
     const complete = (items: ReadonlyArray<Pending>, exit: Exit.Exit<unknown, unknown>) =>
       Effect.forEach(
         items,
@@ -303,9 +319,12 @@ const makeBatcher = (
       )
     })
     for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(Effect.forever(step))
+    const full = new LogUnavailable({ message: "too many events waiting for the event log" })
     return (event: Event.Event) =>
       Effect.flatMap(Deferred.make<void, LogUnavailable>(), (done) =>
-        Effect.zipRight(Queue.offer(queue, { event, done }), Deferred.await(done))
+        Effect.flatMap(Queue.offer(queue, { event, done }), (accepted) =>
+          accepted ? Deferred.await(done) : Effect.fail(full)
+        )
       )
   })
 
@@ -370,7 +389,8 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
     const submit = yield* makeBatcher(log, {
       maxBatchSize: options.maxBatchSize ?? 500,
       lingerMillis: options.lingerMillis ?? 2,
-      concurrency: options.appendConcurrency ?? 2
+      concurrency: options.appendConcurrency ?? 2,
+      timeout
     })
 
     // Requests in flight; closing the scope waits for them before the appenders stop (graceful shutdown).
@@ -417,13 +437,7 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
         return yield* refuse(400, "invalid_event", e instanceof Error ? e.message : String(e))
       }
       if (Either.isLeft(envelope)) return yield* refuse(400, "invalid_event", envelope.left.message)
-      const stored = yield* submit(envelope.right).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new LogUnavailable({ message: "timed out waiting for the event log" })
-        }),
-        Effect.either
-      )
+      const stored = yield* Effect.either(submit(envelope.right))
       if (Either.isLeft(stored)) return yield* refuse(503, "unavailable", stored.left.message)
       const ended = yield* Clock.currentTimeMillis
       yield* Metric.increment(eventsAcknowledged)
@@ -500,4 +514,10 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
  * @since 0.1.0
  */
 export const layer = (options: Options): Layer.Layer<never, never, EventLog | HttpServer.HttpServer> =>
-  Layer.unwrapScoped(Effect.map(make(options), (router) => HttpServer.serve(router)))
+  Layer.unwrapScoped(
+    Effect.map(make(options), (router) =>
+      options.tracing === true
+        ? HttpServer.serve(router)
+        : HttpServer.serve(router).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+    )
+  )
