@@ -70,6 +70,11 @@ export interface BackfillOptions {
   readonly leaseTtl?: Duration.DurationInput | undefined
   /** How progress reaches a person: a line every few seconds. */
   readonly progressInterval?: Duration.DurationInput
+  /**
+   * `terminal`: one line redrawn in place on stderr (for a person at a terminal); `lines`: a log
+   * line every `progressInterval` (default: `terminal` when stderr is a TTY).
+   */
+  readonly progress?: "terminal" | "lines"
   readonly triggeredBy?: string
 }
 
@@ -136,6 +141,8 @@ export const backfill = (options: BackfillOptions) =>
     const pending = yield* Ref.make(new Map<number, Map<string, number>>())
     const total = yield* Ref.make(0)
     const skipped: Array<string> = []
+    const perTable = new Map<string, number>()
+    const terminal = (options.progress ?? (process.stderr.isTTY ? "terminal" : "lines")) === "terminal"
     const flush = Effect.gen(function* () {
       const counts = yield* Ref.getAndSet(pending, new Map())
       for (const [runId, perObject] of counts) yield* SyncRuns.progress(runId, perObject)
@@ -152,7 +159,13 @@ export const backfill = (options: BackfillOptions) =>
       leaseTtl: options.leaseTtl,
       onProgress: (account, resource, n) =>
         Effect.zipRight(
-          Ref.update(total, (t) => t + n),
+          Effect.zipRight(
+            Ref.update(total, (t) => t + n),
+            Effect.sync(() => {
+              const table = tableOf(resource.object)
+              perTable.set(table, (perTable.get(table) ?? 0) + n)
+            })
+          ),
           Ref.update(pending, (m) => {
             const runId = runIds.get(account.id)!
             const perObject = new Map(m.get(runId) ?? [])
@@ -164,6 +177,8 @@ export const backfill = (options: BackfillOptions) =>
         Effect.gen(function* () {
           const table = tableOf(resource.object)
           skipped.push(`${table} (${account.id})`)
+          // the warning on a line of its own, not after the progress line being redrawn
+          if (terminal) yield* Effect.sync(() => process.stderr.write("\r\u001b[K"))
           yield* Effect.logWarning(`skipping ${table} for ${account.id}: ${message}`)
           yield* SyncRuns.setObjectStatus(runIds.get(account.id)!, resource.object, "skipped", message)
         }).pipe(
@@ -179,8 +194,19 @@ export const backfill = (options: BackfillOptions) =>
         `backfill: ${formatNumber(n)} objects in ${seconds.toFixed(0)} s (${formatNumber(Math.round(n / Math.max(seconds, 0.001)))}/s)`
       )
     })
+    const draw = Effect.gen(function* () {
+      const n = yield* Ref.get(total)
+      const seconds = (Date.now() - started) / 1000
+      const top = [...perTable].sort((a, b) => b[1] - a[1]).slice(0, 4)
+      const line = `backfill: ${formatNumber(n)} objects, ${formatNumber(Math.round(n / Math.max(seconds, 0.001)))}/s, ${seconds.toFixed(0)} s · ${perTable.size} resources · ${top.map(([t, c]) => `${t} ${formatNumber(c)}`).join(" · ")}`
+      process.stderr.write(`\r\u001b[K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`)
+    })
     const reporter = yield* Effect.fork(
-      Effect.forever(Effect.zipRight(Effect.sleep(options.progressInterval ?? "5 seconds"), report))
+      terminal
+        ? Effect.forever(Effect.zipRight(Effect.sleep("250 millis"), Effect.zipRight(flush, draw))).pipe(
+            Effect.ensuring(Effect.sync(() => process.stderr.write("\r\u001b[K")))
+          )
+        : Effect.forever(Effect.zipRight(Effect.sleep(options.progressInterval ?? "5 seconds"), report))
     )
     const folding = yield* Effect.fork(
       PgProjection.run(stripeTables, { batchSize: 1000, pollInterval: "1 second" })
