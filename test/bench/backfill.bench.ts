@@ -56,10 +56,12 @@ const startEmulator = (args: ReadonlyArray<string>): Promise<EmulatorProcess> =>
     child.on("exit", (code) => reject(new Error(`emulator exited (${code}): ${out}`)))
   })
 
-const stats = async (url: string): Promise<number> => {
+const stats = async (url: string): Promise<{ requests: number; limited: number }> => {
   const r = await fetch(`${url}/_emulator/stats`)
-  const body = (await r.json()) as { requests: number }
-  return body.requests
+  const body = (await r.json()) as { requests: number; byPath: Record<string, Record<string, number>> }
+  let limited = 0
+  for (const statuses of Object.values(body.byPath)) limited += statuses["429"] ?? 0
+  return { requests: body.requests, limited }
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
@@ -68,6 +70,8 @@ interface Figures {
   readonly objects: number
   readonly seconds: number
   readonly requests: number
+  /** Requests the emulator refused with 429 (counted in `requests`). */
+  readonly limited: number
   readonly peakRss: number
   readonly emulatorStartupMs: number
   readonly emulatorObjects: number
@@ -115,7 +119,8 @@ const run = async (options: {
             return {
               objects: result.objects,
               seconds: result.seconds,
-              requests: after - before,
+              requests: after.requests - before.requests,
+              limited: after.limited - before.limited,
               peakRss,
               emulatorStartupMs: emulator.startupMs,
               emulatorObjects: emulator.objects
@@ -133,7 +138,7 @@ const run = async (options: {
 
 const print = (label: string, f: Figures) => {
   console.log(
-    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s; peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
+    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
   )
 }
 
