@@ -28,7 +28,10 @@ describe("lists", () => {
   it("holds no history after the epoch: every generated object was created before it", () => {
     for (const type of emulator.state.platform.types()) {
       const late = emulator.truth(type).filter((o) => typeof o.created === "number" && o.created > EPOCH)
-      expect(late.map((o) => o.id), type).toEqual([])
+      expect(
+        late.map((o) => o.id),
+        type
+      ).toEqual([])
     }
   })
 
