@@ -22,20 +22,16 @@ import type * as Event from "@stripe-sync/core/Event"
 import { EventLog, type HorizonHolder } from "@stripe-sync/core/EventLog"
 import * as PipelineMetrics from "@stripe-sync/core/PipelineMetrics"
 import {
-  Chunk,
-  Clock,
   Data,
-  Deferred,
   Duration,
   Effect,
   Either,
-  Exit,
   Layer,
   Metric,
   MetricBoundaries,
   Option,
-  Queue,
   Redacted,
+  Runtime,
   type Scope,
   Stream
 } from "effect"
@@ -233,9 +229,9 @@ const appendDurationMetric = PipelineMetrics.appendDuration.pipe(Metric.tagged("
 
 class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly message: string }> {}
 
-interface Pending {
+interface Waiter {
   readonly event: Event.Event
-  readonly done: Deferred.Deferred<void, LogUnavailable>
+  readonly resume: (effect: Effect.Effect<void, LogUnavailable>) => void
 }
 
 /**
@@ -259,8 +255,10 @@ export const checkpointLag: Effect.Effect<
 })
 
 /**
- * The appender: requests offer their event and wait; fibers take what has queued up (after a short
- * linger), append it as one batch, and complete every waiting request.
+ * The appender: a request parks its event and waits; the first event of a batch arms a short
+ * linger timer, then one append (at most `concurrency` in flight) takes everything waiting, up to
+ * `maxBatchSize`, and resumes every request of the batch. Events that arrive while appends are in
+ * flight go in the next batch as soon as one ends. Kept in plain JS: this runs for every request.
  */
 const makeBatcher = (
   log: EventLog["Type"],
@@ -272,60 +270,84 @@ const makeBatcher = (
   }
 ) =>
   Effect.gen(function* () {
-    // Full (the log is far behind): refuse at once with 503 rather than queue without bound.
-    const queue = yield* Effect.acquireRelease(
-      Queue.dropping<Pending>(options.maxBatchSize * 20),
-      Queue.shutdown
-    )
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const capacity = options.maxBatchSize * 20
+    let waiting: Array<Waiter> = []
+    let appending = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let closed = false
+    const unavailable = new LogUnavailable({ message: "the event log is unavailable" })
+    const full = new LogUnavailable({ message: "too many events waiting for the event log" })
+
     // One timer per batch, not per request: a hung append fails every request of its batch.
-    const appendAll = (items: ReadonlyArray<Pending>) =>
-      log.append({ events: items.map((p) => p.event) }).pipe(
+    const appendBatch = (items: ReadonlyArray<Waiter>) =>
+      log.append({ events: items.map((w) => w.event) }).pipe(
         Effect.timeoutFail({
           duration: options.timeout,
           onTimeout: () => new LogUnavailable({ message: "timed out waiting for the event log" })
         }),
-        Metric.trackDuration(appendDurationMetric)
-      )
-    const complete = (items: ReadonlyArray<Pending>, exit: Exit.Exit<unknown, unknown>) =>
-      Effect.forEach(
-        items,
-        (p) =>
-          Exit.isSuccess(exit)
-            ? Deferred.succeed(p.done, undefined)
-            : Deferred.fail(p.done, new LogUnavailable({ message: "the event log is unavailable" })),
-        { discard: true }
-      )
-    const step = Effect.gen(function* () {
-      let items = Chunk.toReadonlyArray(
-        yield* Queue.takeBetween(queue, 1, options.maxBatchSize)
-      ) as Array<Pending>
-      if (items.length < options.maxBatchSize && options.lingerMillis > 0) {
-        yield* Effect.sleep(Duration.millis(options.lingerMillis))
-        const more = yield* Queue.takeUpTo(queue, options.maxBatchSize - items.length)
-        if (more.length > 0) items = items.concat(Chunk.toReadonlyArray(more))
-      }
-      yield* Effect.uninterruptible(
-        Effect.gen(function* () {
-          const exit = yield* Effect.exit(appendAll(items))
-          if (Exit.isSuccess(exit)) {
-            yield* Metric.update(batchSize, items.length)
-            yield* Metric.incrementBy(appendedMetric, exit.value.appended)
-            yield* Metric.incrementBy(skippedMetric, exit.value.skipped)
-          } else {
-            yield* Effect.logWarning("webhook append failed; answering 503 so Stripe retries", exit.cause)
-          }
-          yield* complete(items, exit)
-        })
-      )
-    })
-    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(Effect.forever(step))
-    const full = new LogUnavailable({ message: "too many events waiting for the event log" })
-    return (event: Event.Event) =>
-      Effect.flatMap(Deferred.make<void, LogUnavailable>(), (done) =>
-        Effect.flatMap(Queue.offer(queue, { event, done }), (accepted) =>
-          accepted ? Deferred.await(done) : Effect.fail(full)
+        Metric.trackDuration(appendDurationMetric),
+        Effect.matchCauseEffect({
+          onSuccess: (r) =>
+            Effect.sync(() => {
+              batchSize.unsafeUpdate(items.length, [])
+              appendedMetric.unsafeUpdate(r.appended, [])
+              skippedMetric.unsafeUpdate(r.skipped, [])
+              for (const w of items) w.resume(Effect.void)
+            }),
+          onFailure: (cause) =>
+            Effect.zipRight(
+              Effect.logWarning("webhook append failed; answering 503 so Stripe retries", cause),
+              Effect.sync(() => {
+                for (const w of items) w.resume(Effect.fail(unavailable))
+              })
+            )
+        }),
+        Effect.ensuring(
+          Effect.sync(() => {
+            appending--
+            if (waiting.length > 0) flush()
+          })
         )
       )
+
+    const flush = () => {
+      if (timer !== undefined) {
+        clearTimeout(timer)
+        timer = undefined
+      }
+      while (waiting.length > 0 && appending < options.concurrency) {
+        let items: Array<Waiter>
+        if (waiting.length <= options.maxBatchSize) {
+          items = waiting
+          waiting = []
+        } else {
+          items = waiting.slice(0, options.maxBatchSize)
+          waiting = waiting.slice(options.maxBatchSize)
+        }
+        appending++
+        runFork(appendBatch(items))
+      }
+    }
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        if (timer !== undefined) clearTimeout(timer)
+        for (const w of waiting) w.resume(Effect.fail(unavailable))
+        waiting = []
+      })
+    )
+
+    return (event: Event.Event): Effect.Effect<void, LogUnavailable> =>
+      Effect.async<void, LogUnavailable>((resume) => {
+        // Full (the log is far behind) or closing: refuse at once with 503 rather than queue without bound.
+        if (closed || waiting.length >= capacity) return resume(Effect.fail(full))
+        waiting.push({ event, resume })
+        if (appending >= options.concurrency) return
+        if (waiting.length >= options.maxBatchSize || options.lingerMillis <= 0) flush()
+        else if (timer === undefined) timer = setTimeout(flush, options.lingerMillis)
+      })
   })
 
 class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<Record<never, never>> {}
@@ -357,15 +379,6 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) => 
 
 const json = (status: number, body: unknown) =>
   HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
-
-const refuse = (status: number, reason: RejectReason, message: string) =>
-  Effect.as(
-    Effect.zipRight(
-      Metric.increment(rejectedWith(reason)),
-      Effect.logDebug(`webhook refused (${status} ${reason}): ${message}`)
-    ),
-    json(status, { error: { reason, message } })
-  )
 
 const isPath = (path: string): path is `/${string}` => path.startsWith("/")
 
@@ -402,47 +415,66 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
       })
     )
 
-    const handle = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const started = yield* Clock.currentTimeMillis
-      yield* Metric.increment(eventsReceived)
-      const body = yield* Effect.either(readBody(request, maxBody))
-      if (Either.isLeft(body)) {
-        return yield* body.left._tag === "BodyTooLarge"
-          ? refuse(413, "too_large", `the body is larger than ${maxBody} bytes`)
-          : refuse(400, "invalid_json", "the body could not be read")
-      }
-      const verified = verifySignature(body.right, request.headers["stripe-signature"], options.secrets, {
+    const refuseSync = (status: number, reason: RejectReason, message: string) =>
+      Effect.as(
+        Effect.sync(() => rejectedWith(reason).unsafeUpdate(1, [])),
+        json(status, { error: { reason, message } })
+      ).pipe(Effect.tap(() => Effect.logDebug(`webhook refused (${status} ${reason}): ${message}`)))
+
+    /** Verifies and converts a body, synchronously: the event, or why it is refused. */
+    const decide = (
+      body: Uint8Array,
+      signature: string | undefined,
+      started: number
+    ): Either.Either<Event.Event, readonly [number, RejectReason, string]> => {
+      const verified = verifySignature(body, signature, options.secrets, {
         toleranceSeconds: tolerance,
         nowSeconds: Math.floor(started / 1000)
       })
-      if (Either.isLeft(verified)) return yield* refuse(400, verified.left.reason, verified.left.message)
+      if (Either.isLeft(verified)) return Either.left([400, verified.left.reason, verified.left.message])
       let parsed: unknown
       try {
-        parsed = JSON.parse(
-          Buffer.from(body.right.buffer, body.right.byteOffset, body.right.byteLength).toString("utf8")
-        )
+        parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))
       } catch {
-        return yield* refuse(400, "invalid_json", "the body is not JSON")
+        return Either.left([400, "invalid_json", "the body is not JSON"])
       }
-      let envelope: Either.Either<Event.Event, StripeEvent.InvalidStripeEvent>
       try {
-        envelope = StripeEvent.toEnvelope(parsed, {
-          source: "webhook",
-          platformAccountId: options.platformAccountId,
-          receivedAt: new Date(started)
-        })
+        return Either.mapLeft(
+          StripeEvent.toEnvelope(parsed, {
+            source: "webhook",
+            platformAccountId: options.platformAccountId,
+            receivedAt: new Date(started)
+          }),
+          (e) => [400, "invalid_event", e.message] as const
+        )
       } catch (e) {
         // The envelope's constructor validates its fields (e.g. an id with spaces).
-        return yield* refuse(400, "invalid_event", e instanceof Error ? e.message : String(e))
+        return Either.left([400, "invalid_event", e instanceof Error ? e.message : String(e)])
       }
-      if (Either.isLeft(envelope)) return yield* refuse(400, "invalid_event", envelope.left.message)
-      const stored = yield* Effect.either(submit(envelope.right))
-      if (Either.isLeft(stored)) return yield* refuse(503, "unavailable", stored.left.message)
-      const ended = yield* Clock.currentTimeMillis
-      yield* Metric.increment(eventsAcknowledged)
-      yield* Metric.update(ackDuration, Duration.millis(ended - started))
-      return ok
+    }
+
+    const handle = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const started = Date.now()
+      eventsReceived.unsafeUpdate(1, [])
+      return Effect.matchEffect(readBody(request, maxBody), {
+        onFailure: (e) =>
+          e._tag === "BodyTooLarge"
+            ? refuseSync(413, "too_large", `the body is larger than ${maxBody} bytes`)
+            : refuseSync(400, "invalid_json", "the body could not be read"),
+        onSuccess: (body) => {
+          const decided = decide(body, request.headers["stripe-signature"], started)
+          if (Either.isLeft(decided)) return refuseSync(...decided.left)
+          return Effect.matchEffect(submit(decided.right), {
+            onFailure: (e) => refuseSync(503, "unavailable", e.message),
+            onSuccess: () =>
+              Effect.sync(() => {
+                eventsAcknowledged.unsafeUpdate(1, [])
+                ackDuration.unsafeUpdate(Duration.millis(Date.now() - started), [])
+                return ok
+              })
+          })
+        }
+      })
     })
     const receive = Effect.suspend(() => {
       inFlight++
