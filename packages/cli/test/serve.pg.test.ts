@@ -1,0 +1,158 @@
+/**
+ * `stripe-sync serve` as a child process on a test database: signed webhooks are stored and
+ * acknowledged, and SIGTERM in the middle of a load answers every request in flight (each 200 is
+ * stored) before the process exits.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Http from "node:http"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { SqlClient } from "@effect/sql"
+import { assert, describe, layer } from "@effect/vitest"
+import { Webhook } from "@stripe-sync/source-stripe"
+import { Effect } from "effect"
+import { PgTest } from "../../../test/harness/index.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
+const secret = "whsec_cli_test"
+
+const startServe = (databaseUrl: string) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly child: ChildProcess; readonly url: string }, Error>((resume) => {
+      // node itself (not the tsx wrapper), so that SIGTERM and the exit code are the CLI's own.
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          path.join(root, "packages/cli/src/bin.ts"),
+          "serve",
+          "--port",
+          "0",
+          "--host",
+          "127.0.0.1",
+          "--platform-account",
+          "acct_cli_test",
+          "--webhook-secret",
+          `whsec_old,${secret}`,
+          "--log-level",
+          "error"
+        ],
+        { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DATABASE_URL: databaseUrl } }
+      )
+      let out = ""
+      const onData = (chunk: Buffer) => {
+        out += chunk.toString()
+        const m = /listening on (http:\/\/[^\s/]+)/.exec(out)
+        if (m) resume(Effect.succeed({ child, url: m[1]! }))
+      }
+      child.stdout!.on("data", onData)
+      child.stderr!.on("data", (chunk: Buffer) => {
+        out += chunk.toString()
+      })
+      child.on("exit", (code) => resume(Effect.fail(new Error(`serve exited (${code}): ${out}`))))
+    }),
+    ({ child }) =>
+      Effect.sync(() => {
+        if (child.exitCode === null) child.kill("SIGKILL")
+      })
+  )
+
+const post = (agent: Http.Agent, url: URL, id: string) =>
+  new Promise<{ readonly id: string; readonly status: number | string }>((resolve) => {
+    const t = Math.floor(Date.now() / 1000)
+    const body = JSON.stringify({
+      id,
+      object: "event",
+      created: t,
+      type: "customer.created",
+      data: { object: { id: id.replace("evt_", "cus_"), object: "customer", email: `${id}@example.com` } }
+    })
+    const req = Http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: "/webhooks",
+        method: "POST",
+        agent,
+        headers: {
+          "content-length": Buffer.byteLength(body),
+          "stripe-signature": Webhook.sign(body, secret, t)
+        }
+      },
+      (res) => {
+        res.resume()
+        res.on("end", () => resolve({ id, status: res.statusCode ?? 0 }))
+      }
+    )
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ id, status: e.code ?? e.message }))
+    req.end(body)
+  })
+
+describe("stripe-sync serve", () => {
+  layer(PgTest.layer(), { excludeTestServices: true, timeout: 120_000 })((it) => {
+    it.scoped(
+      "stores and acknowledges webhooks, and on SIGTERM answers what is in flight before exiting",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* PgTest.TestDatabase
+          const sql = yield* SqlClient.SqlClient
+          const { child, url } = yield* startServe(db.url)
+          const base = new URL(url)
+          const agent = new Http.Agent({ keepAlive: true, maxSockets: 16 })
+          yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+
+          const ready = yield* Effect.promise(() => fetch(`${url}/readyz`).then((r) => r.json()))
+          assert.deepStrictEqual(ready, {
+            ready: true,
+            checks: { database: { ok: true }, projections: { ok: true } },
+            horizonHolders: []
+          })
+          const first = yield* Effect.promise(() => post(agent, base, "evt_cli_first"))
+          assert.deepStrictEqual(first, { id: "evt_cli_first", status: 200 })
+
+          // 16 senders in a loop; SIGTERM once 200 events have been answered.
+          const results: Array<{ readonly id: string; readonly status: number | string }> = []
+          let exited: number | null | undefined
+          const exit = new Promise<number | null>((resolve) =>
+            child.on("exit", (code) => {
+              exited = code
+              resolve(code)
+            })
+          )
+          let n = 0
+          const sender = async () => {
+            while (exited === undefined && n < 5000) {
+              const r = await post(agent, base, `evt_cli_${n++}`)
+              results.push(r)
+              if (typeof r.status !== "number") return
+              if (results.length === 200) child.kill("SIGTERM")
+            }
+          }
+          yield* Effect.promise(() => Promise.all(Array.from({ length: 16 }, sender)))
+          const code = yield* Effect.promise(() => exit)
+          assert.strictEqual(code, 130, "interrupted")
+
+          const answered = results.filter((r) => typeof r.status === "number")
+          const acknowledged = answered.filter((r) => r.status === 200).map((r) => r.id)
+          assert.isTrue(acknowledged.length >= 200, `${acknowledged.length} acknowledged`)
+          assert.deepStrictEqual(
+            [...new Set(answered.map((r) => r.status))],
+            [200],
+            "every request that was answered got 200 (none 503 while shutting down)"
+          )
+          // Requests that were not answered got a refused or reset connection: the sender retries them.
+          const stored = new Set(
+            (yield* sql<{ event_id: string }>`SELECT event_id FROM stripe._events`).map((r) => r.event_id)
+          )
+          assert.deepStrictEqual(
+            acknowledged.filter((id) => !stored.has(id)),
+            [],
+            "every acknowledged event is stored"
+          )
+          assert.isTrue(stored.has("evt_cli_first"))
+        }),
+      90_000
+    )
+  })
+})
