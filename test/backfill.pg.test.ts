@@ -256,6 +256,49 @@ describe("backfill, end to end", () => {
     )
 
     it.scoped(
+      "a restricted key: without a permission that resource is skipped with one warning, the run completes",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* PgTest.TestDatabase
+          const sql = yield* PgClient.PgClient
+          const emulator = yield* withEmulator({
+            seed: "e2e-restricted",
+            scale: 0.05,
+            restrictedKeys: { rk_test_customers_only: ["customers:read"] }
+          })
+          const args = [
+            "backfill",
+            "customers",
+            "invoices",
+            "--database-url",
+            db.url,
+            "--schema",
+            "restricted"
+          ]
+          const env = { STRIPE_API_KEY: "rk_test_customers_only", STRIPE_API_BASE: emulator.url }
+          // the key may not read its own account: a usage error that says what to do
+          const denied = yield* finished(cli(args, env))
+          assert.strictEqual(denied.code, 2, denied.output)
+          assert.include(denied.output, "--account-id")
+          const out = yield* finished(cli(args, { ...env, STRIPE_ACCOUNT_ID: emulator.accountId }))
+          assert.strictEqual(out.code, 0, out.output)
+          assert.strictEqual(out.output.match(/skipping invoices/g)?.length, 1, out.output)
+          const customers = yield* sql<{ n: string }>`SELECT count(*) AS n FROM restricted.customers`
+          assert.strictEqual(
+            Number(customers[0]!.n),
+            emulator.truth("customer").filter((c) => c.deleted !== true).length
+          )
+          const objects = yield* sql<{ object: string; status: string }>`
+            SELECT object, status FROM restricted._sync_run_objects ORDER BY object`
+          assert.deepStrictEqual(objects, [
+            { object: "customer", status: "complete" },
+            { object: "invoice", status: "skipped" }
+          ])
+        }),
+      60_000
+    )
+
+    it.scoped(
       "a bad API key fails fast with exit code 2 and a message that says so",
       () =>
         Effect.gen(function* () {

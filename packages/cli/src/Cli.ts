@@ -39,6 +39,7 @@ const stripeLayer = (options: SharedOptions.Shared) =>
           StripeClient.layer({
             apiKey,
             apiBase: Option.getOrUndefined(options.stripeApiBase),
+            accountId: Option.getOrUndefined(options.accountId),
             rateLimit: Option.getOrUndefined(options.rateLimit),
             endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
           })

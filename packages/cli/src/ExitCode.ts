@@ -16,6 +16,7 @@ export const interrupted = 130
 const usageTags = new Set([
   "ConfigurationError",
   "StripeAuthenticationError",
+  "StripePermissionError",
   "EmbeddedDatabaseError",
   "QuitException"
 ])

@@ -30,6 +30,14 @@ export const stripeApiBase = Options.text("stripe-api-base").pipe(
   Options.optional
 )
 
+export const accountId = Options.text("account-id").pipe(
+  Options.withFallbackConfig(Config.string("STRIPE_ACCOUNT_ID")),
+  Options.withDescription(
+    "The key's own account (acct_…), for a restricted key that may not read GET /v1/account (env STRIPE_ACCOUNT_ID)."
+  ),
+  Options.optional
+)
+
 export const schema = Options.text("schema").pipe(
   Options.withFallbackConfig(Config.string("STRIPE_SYNC_SCHEMA")),
   Options.withDescription("PostgreSQL schema for the tables and the event log (env STRIPE_SYNC_SCHEMA)."),
@@ -71,6 +79,7 @@ export const shared = {
   databaseUrl,
   stripeApiKey,
   stripeApiBase,
+  accountId,
   schema,
   rateLimit,
   endpointRateLimit,
@@ -82,6 +91,7 @@ export interface Shared {
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
   readonly stripeApiKey: Option.Option<Redacted.Redacted<string>>
   readonly stripeApiBase: Option.Option<string>
+  readonly accountId: Option.Option<string>
   readonly schema: string
   readonly rateLimit: Option.Option<number>
   readonly endpointRateLimit: Option.Option<number>

@@ -531,8 +531,7 @@ export const accounts = (
   connected: "none" | "all" | ReadonlyArray<string> = "none"
 ): Effect.Effect<ReadonlyArray<Account>, StripeError.StripeError> =>
   Effect.gen(function* () {
-    const platform = yield* client.retrieve("/v1/account")
-    const out: Array<Account> = [{ id: String(platform.body.id), connected: false }]
+    const out: Array<Account> = [{ id: yield* client.platformAccountId, connected: false }]
     if (connected === "none") return out
     if (connected !== "all") return [...out, ...connected.map((id) => ({ id, connected: true }))]
     let after: string | undefined

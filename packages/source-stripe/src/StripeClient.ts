@@ -77,6 +77,11 @@ export interface Options {
   /** Timeout of one attempt (default 80 s, the SDK's). */
   readonly timeout?: Duration.DurationInput | undefined
   readonly retry?: RetryOptions | undefined
+  /**
+   * The key's own account (`acct_…`), when known: saves `GET /v1/account`, which a restricted key
+   * may not be allowed to read.
+   */
+  readonly accountId?: string | undefined
 }
 
 /**
@@ -143,6 +148,11 @@ export interface Service {
     params?: Readonly<Record<string, unknown>>,
     options?: RequestOptions
   ) => Effect.Effect<Response, StripeError>
+  /**
+   * The key's own account id: `Options.accountId`, else `GET /v1/account` (read once). A key that
+   * may not read its account fails with a `StripePermissionError` that says what to do.
+   */
+  readonly platformAccountId: Effect.Effect<string, StripeError>
 }
 
 /**
@@ -378,8 +388,29 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       )
     }
 
+    // read once; a failure is not kept (the next call asks again)
+    let knownAccountId = options.accountId
+    const platformAccountId: Effect.Effect<string, StripeError> = Effect.suspend(() =>
+      knownAccountId !== undefined
+        ? Effect.succeed(knownAccountId)
+        : request("GET", "/v1/account").pipe(
+            Effect.map((r) => String(r.body.id)),
+            Effect.tap((id) => {
+              knownAccountId = id
+            }),
+            Effect.mapError((error) =>
+              error._tag === "StripePermissionError"
+                ? new StripePermissionError({
+                    ...error,
+                    message: `this key may not read its own account (GET /v1/account): give the restricted key the Account read permission, or pass the account id (--account-id acct_…, STRIPE_ACCOUNT_ID). Stripe said: ${error.message}`
+                  })
+                : error
+            )
+          )
+    )
     return {
       apiVersion,
+      platformAccountId,
       request,
       retrieve: (path, params, requestOptions) => request("GET", path, params, requestOptions),
       list: (path, params, requestOptions) =>
@@ -405,7 +436,7 @@ export const layer = (options: Options): Layer.Layer<StripeClient> =>
 
 /**
  * The client from configuration: `STRIPE_API_KEY` (required), `STRIPE_API_BASE`,
- * `STRIPE_RATE_LIMIT`, `STRIPE_MAX_IN_FLIGHT`.
+ * `STRIPE_RATE_LIMIT`, `STRIPE_MAX_IN_FLIGHT`, `STRIPE_ACCOUNT_ID`.
  *
  * @since 0.1.0
  * @category layers
@@ -416,7 +447,9 @@ export const layerConfig: Layer.Layer<StripeClient, ConfigError.ConfigError> = L
     const apiBase = yield* Config.option(Config.string("STRIPE_API_BASE"))
     const rateLimit = yield* Config.option(Config.integer("STRIPE_RATE_LIMIT"))
     const maxInFlight = yield* Config.option(Config.integer("STRIPE_MAX_IN_FLIGHT"))
+    const accountId = yield* Config.option(Config.string("STRIPE_ACCOUNT_ID"))
     return layer({
+      accountId: Option.getOrUndefined(accountId),
       apiKey,
       apiBase: Option.getOrUndefined(apiBase),
       rateLimit: Option.getOrUndefined(rateLimit),
