@@ -85,8 +85,10 @@ inserted AS (
     q.data_hash, q.received_at
   FROM sequenced q
   -- A snapshot equal to the latest logged state of its object is skipped: the first one of an object
-  -- in the batch compares with the log, the next ones with the previous one in the batch.
-  WHERE NOT (q.type LIKE '%.snapshot' AND q.data_hash IS NOT DISTINCT FROM (
+  -- in the batch compares with the log, the next ones with the previous one in the batch. A snapshot
+  -- taken for the revalidation queue (source revalidate_queue) is never skipped: it was asked because
+  -- the row is in doubt (two states in one second), and its newer version is what settles the row.
+  WHERE NOT (q.type LIKE '%.snapshot' AND q.source <> 'revalidate_queue' AND q.data_hash IS NOT DISTINCT FROM (
     CASE WHEN q.nth = 1 THEN (
       SELECT e.data_hash FROM ${t.events} e
       WHERE e.account_id = q.account_id AND e.object_type = q.object_type AND e.object_id = q.object_id

@@ -161,6 +161,7 @@ interface Candidate {
   readonly json: string
 }
 
+/** The fixed order of states (event ids compared by code point, as `COLLATE "C"` does in SQL). */
 const isAfter = (a: Candidate, b: Candidate): boolean =>
   a.versionTs !== b.versionTs
     ? a.versionTs > b.versionTs
@@ -265,7 +266,7 @@ upserted AS (
     "_rank" = excluded."_rank", "_event_id" = excluded."_event_id", "_event_position" = excluded."_event_position",
     "_last_synced_at" = excluded."_last_synced_at"${child ? `, "_parent_id" = COALESCE(excluded."_parent_id", t."_parent_id")` : ""}
   WHERE (t."deleted" IS NOT TRUE OR excluded."_rank" = ${TOMBSTONE})
-    AND (excluded."_version_ts", excluded."_rank", excluded."_event_id") > (t."_version_ts", t."_rank", COALESCE(t."_event_id", ''))
+    AND (excluded."_version_ts", excluded."_rank", excluded."_event_id" COLLATE "C") > (t."_version_ts", t."_rank", COALESCE(t."_event_id", '') COLLATE "C")
   RETURNING t."id", t."_version_ts", t."_account_id"
 )
 SELECT 'updated' AS kind, id, "_version_ts"::text AS version_ts, "_account_id" AS account_id FROM upserted

@@ -6,7 +6,11 @@
  * @since 0.1.0
  */
 import * as Event from "@stripe-sync/core/Event"
-import { Data, Effect, Option } from "effect"
+import type { EventLog } from "@stripe-sync/core/EventLog"
+import * as Pipeline from "@stripe-sync/core/Pipeline"
+import type { EventLogError, InvalidEvent, StoreError } from "@stripe-sync/core/PipelineError"
+import { type Request, RevalidationQueue } from "@stripe-sync/core/RevalidationQueue"
+import { Clock, Data, type Duration, Effect, Option } from "effect"
 import * as Backfill from "./Backfill.js"
 import * as Catalog from "./Catalog.js"
 import type * as StripeClient from "./StripeClient.js"
@@ -42,6 +46,11 @@ export const snapshot = (
     readonly id: string
     readonly objectType?: string | undefined
     readonly account?: Backfill.Account | undefined
+    /**
+     * The event's source (default `revalidate`). The queue's drain uses `revalidate_queue`: the log
+     * stores those even when equal to the latest logged state, since they settle a row in doubt.
+     */
+    readonly source?: string | undefined
   }
 ): Effect.Effect<Event.Event, StripeError.StripeError | UnknownObject> =>
   Effect.gen(function* () {
@@ -75,7 +84,7 @@ export const snapshot = (
       )
     }
     return Event.snapshot({
-      source: "revalidate",
+      source: request.source ?? "revalidate",
       accountId,
       objectType: typeof data.object === "string" ? data.object : resource.value.object,
       objectId: request.id,
@@ -84,3 +93,96 @@ export const snapshot = (
       data
     })
   })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DrainOptions {
+  readonly client: StripeClient.Service
+  /** The key's own account: requests of other accounts are read with `Stripe-Account`. */
+  readonly platformAccountId: string
+  /** Requests taken at once (default 100). */
+  readonly limit?: number | undefined
+  /** Retrieves in flight (default 8). */
+  readonly concurrency?: number | undefined
+  /** The current unix second (default the Effect clock): only requests due by then are taken. */
+  readonly now?: Effect.Effect<number> | undefined
+  /** Seconds before a request whose retrieve failed is due again (default 5). */
+  readonly retryAfter?: number | undefined
+}
+
+/**
+ * The source of the queue's snapshots: stored even when equal to the latest logged state.
+ *
+ * @since 0.1.0
+ */
+export const queueSource = "revalidate_queue"
+
+const currentSecond: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, (ms) =>
+  Math.floor(ms / 1000)
+)
+
+/**
+ * Takes the requests of the revalidation queue that are due (their second has passed), retrieves
+ * each object once, and appends the snapshots in one batch. A request whose object is gone is
+ * dropped; one whose retrieve failed otherwise is queued again a few seconds later. Returns how many
+ * requests it took.
+ *
+ * @since 0.1.0
+ */
+export const drainOnce = (
+  options: DrainOptions
+): Effect.Effect<number, StoreError | EventLogError | InvalidEvent, RevalidationQueue | EventLog> =>
+  Effect.gen(function* () {
+    const queue = yield* RevalidationQueue
+    const now = yield* options.now ?? currentSecond
+    const taken = yield* queue.take({ limit: options.limit ?? 100, now })
+    if (taken.length === 0) return 0
+    const retry: Array<Request> = []
+    const results = yield* Effect.forEach(
+      taken,
+      (request) =>
+        snapshot(options.client, {
+          id: request.objectId,
+          objectType: request.objectType,
+          account: { id: request.accountId, connected: request.accountId !== options.platformAccountId },
+          source: queueSource
+        }).pipe(
+          Effect.map(Option.some),
+          Effect.catchAll((error) =>
+            Effect.gen(function* () {
+              if (error._tag === "StripeNotFound" || error._tag === "UnknownObject") {
+                yield* Effect.logDebug(`revalidation of ${request.objectId} dropped: ${error.message}`)
+              } else {
+                yield* Effect.logWarning(
+                  `revalidation of ${request.objectId} failed, retrying: ${error.message}`
+                )
+                retry.push({ ...request, notBefore: now + (options.retryAfter ?? 5) })
+              }
+              return Option.none<Event.Event>()
+            })
+          )
+        ),
+      { concurrency: options.concurrency ?? 8 }
+    )
+    const events = results.flatMap((r) => Option.toArray(r))
+    if (events.length > 0) yield* Pipeline.append("revalidate", { events, cursors: [] })
+    if (retry.length > 0) yield* queue.request(retry)
+    return taken.length
+  }).pipe(Effect.withSpan("Revalidate.drainOnce"))
+
+/**
+ * Drains the revalidation queue until interrupted: at once while requests are due, else every
+ * `interval` (default 1 s).
+ *
+ * @since 0.1.0
+ */
+export const run = (
+  options: DrainOptions & { readonly interval?: Duration.DurationInput | undefined }
+): Effect.Effect<never, StoreError | EventLogError | InvalidEvent, RevalidationQueue | EventLog> =>
+  Effect.forever(
+    Effect.flatMap(drainOnce(options), (n) =>
+      n >= (options.limit ?? 100) ? Effect.void : Effect.sleep(options.interval ?? "1 second")
+    )
+  )

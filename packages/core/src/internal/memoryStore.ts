@@ -75,7 +75,12 @@ export const memoryEventLog = (state: State): EventLog.Service => ({
           if (state.eventKeys.has(key)) continue
           const hash = Event.hashData(event.data)
           const okey = objectKey(event)
-          if (Event.isSnapshot(event) && state.latestHash.get(okey) === hash) continue
+          if (
+            Event.isSnapshot(event) &&
+            event.source !== "revalidate_queue" &&
+            state.latestHash.get(okey) === hash
+          )
+            continue
           state.eventKeys.add(key)
           state.latestHash.set(okey, hash)
           state.events.push(
