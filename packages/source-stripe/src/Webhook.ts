@@ -10,8 +10,6 @@
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -29,7 +27,6 @@ import {
   Layer,
   Metric,
   MetricBoundaries,
-  Option,
   Redacted,
   Runtime,
   type Scope,
@@ -47,6 +44,7 @@ export type RejectReason =
   | "invalid_json"
   | "invalid_event"
   | "too_large"
+  | "unreadable"
   | "unavailable"
 
 /** A signature that does not prove the body came from Stripe with one of our secrets. */
@@ -352,25 +350,78 @@ const makeBatcher = (
 
 class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<Record<never, never>> {}
 
+class BodyUnreadable extends Data.TaggedError("BodyUnreadable")<Record<never, never>> {}
+
+/** The Node `IncomingMessage` under a request of `@effect/platform-node`, when that is what serves it. */
+interface NodeReadable {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown
+  on(event: "end" | "error", listener: () => void): unknown
+  off(event: "data", listener: (chunk: Buffer) => void): unknown
+  off(event: "end" | "error", listener: () => void): unknown
+}
+
+const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeReadable | undefined => {
+  const source: unknown = (request as { readonly source?: unknown }).source
+  return typeof source === "object" &&
+    source !== null &&
+    "on" in source &&
+    "off" in source &&
+    "readableEnded" in source &&
+    source.readableEnded === false
+    ? (source as NodeReadable)
+    : undefined
+}
+
+/** Reads a Node body in one callback per chunk: nothing kept past `max`, the rest drained. */
+const readNode = (source: NodeReadable, max: number) =>
+  Effect.async<Uint8Array, BodyTooLarge | BodyUnreadable>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= max) chunks.push(chunk)
+    }
+    const cleanup = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    }
+    const onEnd = () => {
+      cleanup()
+      if (size > max) resume(Effect.fail(new BodyTooLarge()))
+      else resume(Effect.succeed(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
+    }
+    const onError = () => {
+      cleanup()
+      resume(Effect.fail(new BodyUnreadable()))
+    }
+    source.on("data", onData)
+    source.on("end", onEnd)
+    source.on("error", onError)
+    return Effect.sync(cleanup)
+  })
+
 /** Reads the raw body, refusing it (without buffering past the limit) once it is larger than `max`. */
-const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) => {
+const readBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  max: number
+): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> => {
   const length = request.headers["content-length"]
   if (length !== undefined) {
     const n = Number(length)
     if (!Number.isFinite(n) || n > max) return Effect.fail(new BodyTooLarge())
-    // Node's parser holds the body to its Content-Length; the size limit is a second guard.
-    return request.arrayBuffer.pipe(
-      Effect.map((b) => new Uint8Array(b)),
-      Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(max + 1)))
-    )
   }
-  // Chunked: count while reading, keep nothing past the limit, and drain the rest.
+  // On Node, straight from the IncomingMessage (the hot path: no stream machinery per request).
+  const source = nodeSource(request)
+  if (source !== undefined) return readNode(source, max)
+  // Elsewhere: count while reading, keep nothing past the limit, and drain the rest.
   return request.stream.pipe(
     Stream.runFold({ chunks: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
       acc.size += chunk.length
       if (acc.size <= max) acc.chunks.push(chunk)
       return acc
     }),
+    Effect.mapError(() => new BodyUnreadable()),
     Effect.flatMap((acc) =>
       acc.size > max ? Effect.fail(new BodyTooLarge()) : Effect.succeed(Buffer.concat(acc.chunks))
     )
@@ -460,7 +511,7 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
         onFailure: (e) =>
           e._tag === "BodyTooLarge"
             ? refuseSync(413, "too_large", `the body is larger than ${maxBody} bytes`)
-            : refuseSync(400, "invalid_json", "the body could not be read"),
+            : refuseSync(400, "unreadable", "the body could not be read"),
         onSuccess: (body) => {
           const decided = decide(body, request.headers["stripe-signature"], started)
           if (Either.isLeft(decided)) return refuseSync(...decided.left)
