@@ -73,6 +73,8 @@ interface Figures {
   /** Requests the emulator refused with 429 (counted in `requests`). */
   readonly limited: number
   readonly peakRss: number
+  /** CPU seconds of the sync process (user + system) over the run. */
+  readonly cpuSeconds: number
   readonly emulatorStartupMs: number
   readonly emulatorObjects: number
 }
@@ -109,6 +111,7 @@ const run = async (options: {
           return yield* Effect.gen(function* () {
             const before = yield* Effect.promise(() => stats(emulator.url))
             peakRss = process.memoryUsage().rss
+            const cpuBefore = process.cpuUsage()
             const result = yield* Sync.backfill({
               resources: options.resources,
               concurrency: options.concurrency,
@@ -116,12 +119,14 @@ const run = async (options: {
               triggeredBy: "bench"
             })
             const after = yield* Effect.promise(() => stats(emulator.url))
+            const cpu = process.cpuUsage(cpuBefore)
             return {
               objects: result.objects,
               seconds: result.seconds,
               requests: after.requests - before.requests,
               limited: after.limited - before.limited,
               peakRss,
+              cpuSeconds: (cpu.user + cpu.system) / 1e6,
               emulatorStartupMs: emulator.startupMs,
               emulatorObjects: emulator.objects
             }
@@ -138,7 +143,7 @@ const run = async (options: {
 
 const print = (label: string, f: Figures) => {
   console.log(
-    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
+    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); sync process CPU ${f.cpuSeconds.toFixed(1)} s (${Math.round(f.objects / f.cpuSeconds).toLocaleString("en-US")} objects per CPU second); peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
   )
 }
 
