@@ -10,7 +10,7 @@
  *    from sending to the row in `stripe.customers` (a sample of events polled every 20 ms, so ±20 ms).
  * 2. throughput: each rate of `--rates` for the window, in order, until one is not sustained:
  *    sustained = every event answered 200 and stored in the log, acknowledgements keeping up (all
- *    answered within 2 s of the window's end) and the projection caught up within 10 s after it.
+ *    answered within 1 s of the window's end) and the projection caught up within 10 s after it.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHmac } from "node:crypto"
@@ -29,10 +29,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "60" },
     rates: { type: "string", default: "1000,2000,3000,4000,5000,6000" },
     "latency-rate": { type: "string", default: "1000" },
+    // V8's young generation of the server process, in MB (0: node's default). A webhook server
+    // allocates a lot of short-lived objects per request; a larger nursery means fewer scavenges.
+    "semi-space": { type: "string", default: "64" },
     only: { type: "string" }
   }
 })
 const windowSeconds = Number(values.seconds)
+const semiSpace = Number(values["semi-space"])
 const secret = "whsec_bench_secret"
 const account = "acct_bench"
 
@@ -54,7 +58,16 @@ const startServer = (databaseUrl: string): Promise<{ readonly url: string; reado
         "--log-level",
         "warning"
       ],
-      { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, DATABASE_URL: databaseUrl } }
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+        env: {
+          ...process.env,
+          DATABASE_URL: databaseUrl,
+          ...(semiSpace > 0
+            ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-semi-space-size=${semiSpace}`.trim() }
+            : {})
+        }
+      }
     )
     let out = ""
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -304,10 +317,11 @@ const program = Effect.gen(function* () {
     })
 
   console.log(
-    `webhook server ${server.url} (own process, projection running), window ${windowSeconds} s; load average ${loadAverage().join(" ")}`
+    `webhook server ${server.url} (own process, projection running${semiSpace > 0 ? `, --max-semi-space-size=${semiSpace}` : ""}), window ${windowSeconds} s; load average ${loadAverage().join(" ")}`
   )
-  // Warm-up: JIT, connection pools, plans.
-  yield* Effect.promise(() => step(server.url, 300, 3, 0, rowSeen))
+  // Warm-up: JIT, connection pools, plans; then the projection catches up before measuring.
+  const warm = yield* Effect.promise(() => step(server.url, 500, 5, 0, rowSeen))
+  yield* caughtUp(warm.run, warm.sent, 30_000)
 
   if (values.only === undefined || values.only === "latency") {
     const rate = Number(values["latency-rate"])
@@ -327,7 +341,7 @@ const program = Effect.gen(function* () {
       const r = yield* Effect.promise(() => step(server.url, rate, windowSeconds, 0, rowSeen))
       const n = yield* stored(r.run)
       const projected = yield* caughtUp(r.run, r.sent, 10_000)
-      const keptUp = r.lastAckAfterWindowMs <= 2000
+      const keptUp = r.lastAckAfterWindowMs <= 1000
       const sustained = r.ok === r.sent && n === r.sent && keptUp && projected
       console.log(
         `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
