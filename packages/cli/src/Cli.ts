@@ -8,9 +8,9 @@ import { CheckpointStore, CursorStore, EventLog, LogPosition } from "@stripe-syn
 import { PgProjection, Replay, SyncRuns } from "@stripe-sync/sink-postgres"
 import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
 import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
-import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { sinkLayer, withLogging } from "./internal/runtime.js"
-import { serve } from "./internal/serveCommand.js"
+import { serve, serveWebhooks } from "./internal/serveCommand.js"
 import * as SharedOptions from "./SharedOptions.js"
 import * as Sync from "./Sync.js"
 
@@ -103,16 +103,15 @@ const connected = (value: Option.Option<string>): "none" | "all" | ReadonlyArray
             .filter((s) => s.length > 0)
   })
 
-const runBackfill = (
-  options: SharedOptions.Shared & {
-    readonly createdGte: Option.Option<number>
-    readonly createdLte: Option.Option<number>
-    readonly connectedAccounts: Option.Option<string>
-    readonly concurrency: Option.Option<number>
-    readonly leaseTtl: Option.Option<number>
-  },
-  resources: ReadonlyArray<string>
-) =>
+type BackfillFlags = SharedOptions.Shared & {
+  readonly createdGte: Option.Option<number>
+  readonly createdLte: Option.Option<number>
+  readonly connectedAccounts: Option.Option<string>
+  readonly concurrency: Option.Option<number>
+  readonly leaseTtl: Option.Option<number>
+}
+
+const backfillThenReport = (options: BackfillFlags, resources: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const selected = yield* Sync.resolveResources(resources)
     const result = yield* Sync.backfill({
@@ -129,7 +128,10 @@ const runBackfill = (
           ? `; skipped (not available on this account): ${result.skipped.join(", ")}`
           : "")
     )
-  }).pipe(
+  })
+
+const runBackfill = (options: BackfillFlags, resources: ReadonlyArray<string>) =>
+  backfillThenReport(options, resources).pipe(
     Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options, { maxConnections: 20 }))),
     withLogging(options)
   )
@@ -152,23 +154,89 @@ const backfill = Command.make(
   )
 )
 
+const liveOptions = {
+  pollEvents: Options.integer("poll-events").pipe(
+    Options.withDescription(
+      "After the backfill, poll the Events API every <seconds> (the default live mode, every 5 s, when --webhook-port is not given)."
+    ),
+    Options.optional
+  ),
+  webhookPort: Options.integer("webhook-port").pipe(
+    Options.withDescription("After the backfill, receive webhooks on this port (path /webhooks)."),
+    Options.optional
+  ),
+  webhookSecret: Options.text("webhook-secret").pipe(
+    Options.withDescription(
+      "Webhook signing secret whsec_… for --webhook-port (env STRIPE_WEBHOOK_SECRET); repeat it during a rotation."
+    ),
+    Options.repeated
+  ),
+  eventsLag: Options.integer("events-lag").pipe(
+    Options.withDescription(
+      "Seconds an event must be old before polling reads it (Stripe's eventual consistency)."
+    ),
+    Options.withDefault(5)
+  )
+}
+
+/** Webhook secrets from the flags (comma-separated too) or `STRIPE_WEBHOOK_SECRET`. */
+const webhookSecrets = (flags: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const env = Option.getOrUndefined(yield* Config.option(Config.string("STRIPE_WEBHOOK_SECRET")))
+    const values = (flags.length > 0 ? flags : env === undefined ? [] : [env])
+      .flatMap((v) => v.split(","))
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0)
+    if (values.length === 0) {
+      return yield* new Sync.UnknownResource({
+        setting: "webhook secret",
+        message:
+          "--webhook-port needs the endpoint's signing secret: pass --webhook-secret whsec_… or set STRIPE_WEBHOOK_SECRET"
+      })
+    }
+    return values.map((v) => Redacted.make(v))
+  })
+
 const sync = Command.make(
   "sync",
   {
     ...backfillOptions,
-    once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit."))
+    once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit.")),
+    ...liveOptions
   },
-  ({ once, ...options }) =>
+  ({ once, pollEvents, webhookPort, webhookSecret, eventsLag, ...options }) =>
     once
       ? runBackfill(options, [])
-      : Effect.fail(
-          new Sync.UnknownResource({
-            setting: "sync",
-            message:
-              "live sync (webhooks and events polling) is not available yet: run `stripe-sync sync --once`"
+      : Effect.gen(function* () {
+          const secrets = Option.isSome(webhookPort) ? yield* webhookSecrets(webhookSecret) : []
+          const started = Math.floor(Date.now() / 1000)
+          yield* backfillThenReport(options, [])
+          const client = yield* StripeClient.StripeClient
+          const platformAccountId = yield* client.platformAccountId
+          // polling is the default live mode: it needs no public URL
+          const poll = Option.isSome(pollEvents) || Option.isNone(webhookPort)
+          yield* Console.log(
+            `live: ${[poll ? `polling events every ${Option.getOrElse(pollEvents, () => 5)} s` : "", Option.isSome(webhookPort) ? `webhooks on port ${webhookPort.value}` : ""].filter((s) => s.length > 0).join(" and ")}; Ctrl-C to stop`
+          )
+          yield* Sync.live({
+            connectedAccounts: connected(options.connectedAccounts),
+            pollEvents: poll ? Duration.seconds(Option.getOrElse(pollEvents, () => 5)) : undefined,
+            lag: eventsLag,
+            pollFrom: started - eventsLag,
+            alongside: Option.match(webhookPort, {
+              onNone: () => [],
+              onSome: (port) => [serveWebhooks({ port, secrets, platformAccountId, projection: false })]
+            })
           })
+        }).pipe(
+          Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options, { maxConnections: 20 }))),
+          withLogging(options)
         )
-).pipe(Command.withDescription("Sync everything: `--once` backfills every resource and exits."))
+).pipe(
+  Command.withDescription(
+    "Sync everything: backfill, then stay live (Events API polling every 5 s by default, --poll-events <s>, and/or webhooks with --webhook-port) until interrupted; `--once` backfills and exits."
+  )
+)
 
 const migrate = Command.make("migrate", SharedOptions.shared, (options) =>
   Effect.gen(function* () {

@@ -7,10 +7,10 @@
  */
 
 import type { SqlClient } from "@effect/sql"
-import { CursorStore, Pipeline } from "@stripe-sync/core"
+import { CursorStore, Pipeline, type RevalidationQueue } from "@stripe-sync/core"
 import { PgProjection, type PgSinkConfig, StripeTables, SyncRuns } from "@stripe-sync/sink-postgres"
-import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
-import { Data, type Duration, Effect, Fiber, Option, Ref } from "effect"
+import { Backfill, Catalog, EventsPoller, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
+import { Data, Duration, Effect, Fiber, Option, Ref } from "effect"
 
 /** The backfill finished, but some resources did not complete (exit code 3). */
 export class IncompleteSync extends Data.TaggedError("IncompleteSync")<{
@@ -243,4 +243,71 @@ export const backfill = (options: BackfillOptions) =>
       skipped,
       runIds: [...runIds.values()]
     } satisfies BackfillResult
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LiveOptions<R = never> {
+  readonly connectedAccounts?: "none" | "all" | ReadonlyArray<string>
+  /** Poll the Events API every this often; absent: no polling. */
+  readonly pollEvents?: Duration.DurationInput | undefined
+  /** Seconds events must be old before the poller reads them (default 5). */
+  readonly lag?: number | undefined
+  /**
+   * Where polling starts when it has no cursor, or its cursor is older (unix seconds): the backfill's
+   * start minus the lag, so nothing changed during or after the backfill is lost.
+   */
+  readonly pollFrom?: number | undefined
+  /** Object types whose events are replaced by a fresh read of the object. */
+  readonly revalidate?: ReadonlyArray<string> | undefined
+  /** Other live parts run alongside until interrupted (the webhook server). */
+  readonly alongside?: ReadonlyArray<Effect.Effect<unknown, unknown, R>> | undefined
+}
+
+/**
+ * Live sync until interrupted: the stripe tables projection, the revalidation queue's drain, the
+ * Events API poller (when asked) and whatever runs alongside (the webhook server). The first part to
+ * fail stops the others; an interruption (SIGINT/SIGTERM) stops them all, each finishing what it
+ * holds (an append is one transaction, the webhook server answers its requests in flight).
+ *
+ * @since 0.1.0
+ */
+export const live = <R = never>(options: LiveOptions<R>) =>
+  Effect.gen(function* () {
+    const client = yield* StripeClient.StripeClient
+    const accounts = yield* Backfill.accounts(client, options.connectedAccounts ?? "none")
+    const platformAccountId = accounts.find((a) => !a.connected)!.id
+    yield* PgProjection.migrate(stripeTables)
+    const parts: Array<Effect.Effect<unknown, unknown, R>> = []
+    const context = yield* Effect.context<
+      | SqlClient.SqlClient
+      | PgSinkConfig.PgSinkConfig
+      | Pipeline.Services
+      | RevalidationQueue.RevalidationQueue
+      | StripeClient.StripeClient
+    >()
+    parts.push(PgProjection.run(stripeTables, { pollInterval: "1 second" }).pipe(Effect.provide(context)))
+    parts.push(Revalidate.run({ client, platformAccountId }).pipe(Effect.provide(context)))
+    if (options.pollEvents !== undefined) {
+      const interval = Duration.decode(options.pollEvents)
+      yield* Effect.logInfo(
+        `polling the Events API of ${accounts.length} account(s) every ${Duration.format(interval)}`
+      )
+      parts.push(
+        Pipeline.runSource(
+          EventsPoller.make({
+            client,
+            accounts,
+            lag: options.lag,
+            interval,
+            startAfter: options.pollFrom,
+            revalidate: options.revalidate
+          })
+        ).pipe(Effect.provide(context))
+      )
+    }
+    parts.push(...(options.alongside ?? []))
+    yield* Effect.all(parts, { concurrency: "unbounded", discard: true })
   })
