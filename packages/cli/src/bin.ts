@@ -1,10 +1,33 @@
 #!/usr/bin/env node
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import { run } from "./Cli.js"
 import { exitCode } from "./ExitCode.js"
+import { describeFailure } from "./internal/failure.js"
 
-run(process.argv).pipe(
+const argv = process.argv
+const format = argv.indexOf("--log-format")
+const json = (format >= 0 ? argv[format + 1] : process.env.LOG_FORMAT) === "json"
+
+run(argv).pipe(
+  // a failure is one readable message (the command's own errors say what to do); a defect keeps its trace
+  Effect.tapErrorCause((cause) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Effect.sync(() => {
+          const text = describeFailure(cause)
+          if (text === undefined) return
+          process.stderr.write(
+            json
+              ? `${JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: text.replace(/^error: /, "") })}\n`
+              : `${text}\n`
+          )
+        })
+  ),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disablePrettyLogger: true, teardown: (exit, onExit) => onExit(exitCode(exit)) })
+  NodeRuntime.runMain({
+    disablePrettyLogger: true,
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => onExit(exitCode(exit))
+  })
 )
