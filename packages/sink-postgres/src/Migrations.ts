@@ -119,6 +119,22 @@ export const syncMigrations: ReadonlyArray<SyncMigration> = [
     name: "sync_runs",
     run: (t, sql) =>
       Effect.forEach(SyncRuns.ddl(t.schema), (statement) => sql.unsafe(statement), { discard: true })
+  },
+  {
+    id: 3,
+    name: "managed_webhooks",
+    run: (t, sql) =>
+      // the webhook endpoints this tool created in Stripe, with their signing secrets
+      sql.unsafe(`CREATE TABLE ${quote(t.schema)}."_managed_webhooks" (
+        id text PRIMARY KEY,
+        account_id text NOT NULL,
+        url text NOT NULL,
+        secret text NOT NULL,
+        enabled_events jsonb NOT NULL,
+        connect boolean NOT NULL DEFAULT false,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT _managed_webhooks_account_url UNIQUE (account_id, url, connect)
+      )`)
   }
 ]
 

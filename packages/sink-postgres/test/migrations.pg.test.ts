@@ -62,9 +62,9 @@ describe("migrations (postgres)", () => {
         // exactly one of the two applied the migration; the other found nothing to do
         assert.deepStrictEqual(
           [a, b].sort((x, y) => y!.length - x!.length),
-          [["0001_event_log", "0002_sync_runs"], []]
+          [["0001_event_log", "0002_sync_runs", "0003_managed_webhooks"], []]
         )
-        assert.deepStrictEqual(c, ["0001_event_log", "0002_sync_runs"])
+        assert.deepStrictEqual(c, ["0001_event_log", "0002_sync_runs", "0003_managed_webhooks"])
         const tables = yield* sql<{ schema: string; name: string }>`
           SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
           WHERE table_schema IN ('stripe', 'second') ORDER BY 1, 2`
@@ -72,6 +72,7 @@ describe("migrations (postgres)", () => {
           "_checkpoints",
           "_cursors",
           "_events",
+          "_managed_webhooks",
           "_migrations",
           "_projection_migrations",
           "_revalidate",
@@ -86,7 +87,7 @@ describe("migrations (postgres)", () => {
         const recorded = yield* sql<{ id: number }>`SELECT id FROM stripe._migrations`
         assert.deepStrictEqual(
           recorded.map((r) => r.id),
-          [1, 2]
+          [1, 2, 3]
         )
       })
     )

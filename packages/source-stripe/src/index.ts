@@ -4,6 +4,7 @@
 export * as Backfill from "./Backfill.js"
 export * as Catalog from "./Catalog.js"
 export * as EventsPoller from "./EventsPoller.js"
+export * as ManagedWebhooks from "./ManagedWebhooks.js"
 export * as Revalidate from "./Revalidate.js"
 export * as StripeClient from "./StripeClient.js"
 export * as StripeError from "./StripeError.js"
