@@ -9,6 +9,7 @@
  *
  * or, scoped, from Effect: `Layer.provide(Emulator.layer({ seed: "demo" }))` and `yield* Emulator.Emulator`.
  */
+
 import { Context, Effect, Layer, type Scope } from "effect"
 import { registerControl } from "./internal/control.js"
 import { type CoreOptions, EmulatorCore } from "./internal/core.js"
@@ -16,12 +17,14 @@ import { type FaultOptions, updateFaults } from "./internal/faults.js"
 import { plannedCounts } from "./internal/generate.js"
 import * as Ops from "./internal/operations.js"
 import { registerFallbacks, registerResources } from "./internal/resources.js"
+import { registerSigma, type SigmaOptions } from "./internal/sigma.js"
 import type { WebhookDelivery, WebhookOptions } from "./internal/webhooks.js"
 import type { Router } from "./Router.js"
 import type { Account, StripeObject } from "./Store.js"
 
 export { DEFAULT_API_VERSION } from "./internal/core.js"
 export type { FaultOptions, RateLimitOptions, ScriptedFault } from "./internal/faults.js"
+export type { SigmaOptions } from "./internal/sigma.js"
 export type { WebhookDelivery, WebhookOptions } from "./internal/webhooks.js"
 export { signPayload } from "./internal/webhooks.js"
 
@@ -61,6 +64,8 @@ export interface EmulatorOptions {
   readonly webhooks?: WebhookOptions
   /** Route modules, added after the built-in resources (which win on the same method and path) and before the empty-list answers of other SDK list endpoints (which they can replace). */
   readonly extensions?: ReadonlyArray<Extension>
+  /** Sigma (the Queries API and the older query runs): on by default, with no refresh lag. */
+  readonly sigma?: SigmaOptions
 }
 
 export interface EmulatorHandle {
@@ -98,6 +103,7 @@ export const makeState = (options: EmulatorOptions = {}): EmulatorState => {
   const core = new EmulatorCore(options as CoreOptions)
   registerControl(core.router, core)
   registerResources(core.router, core)
+  registerSigma(core.router, core, options.sigma)
   for (const ext of options.extensions ?? []) ext(core.router, core)
   registerFallbacks(core.router)
   return core
