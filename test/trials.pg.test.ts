@@ -6,7 +6,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { PgTest } from "./harness/index.js"
-import { runTrial, type TrialResult } from "./trials/trial.js"
+import { runTrials } from "./trials/trial.js"
 
 const base = Number(process.env.TRIAL_SEED ?? Math.floor(Math.random() * 1_000_000))
 const count = Number(process.env.TRIAL_COUNT ?? 50)
@@ -19,16 +19,11 @@ describe("live sync trials", () => {
         Effect.gen(function* () {
           const db = yield* PgTest.TestDatabase
           console.log(`trials: seeds ${base}..${base + count - 1}`)
-          const results: Array<TrialResult> = yield* Effect.forEach(
-            Array.from({ length: count }, (_, i) => base + i),
-            (seed) =>
-              runTrial({ seed, databaseUrl: db.url }).pipe(
-                Effect.tapError((e) =>
-                  Effect.sync(() => console.error(`trial seed ${seed} failed: ${String(e)}`))
-                )
-              ),
-            { concurrency: 4 }
-          )
+          const results = yield* runTrials({
+            seeds: Array.from({ length: count }, (_, i) => base + i),
+            databaseUrl: db.url,
+            workers: 4
+          }).pipe(Effect.tapError((e) => Effect.sync(() => console.error(String(e)))))
           for (const r of results)
             console.log(`seed ${r.seed} ${r.delivery}: ${r.ms}ms (${r.phases.join(", ")})`)
           const byDelivery = new Map<string, number>()
