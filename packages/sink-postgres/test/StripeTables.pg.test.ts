@@ -294,6 +294,36 @@ describe("StripeTables projection", () => {
     )
 
     it.effect(
+      "event ids of one second compare by code point, in one batch or across batches (not by the database's collation)",
+      () =>
+        Effect.gen(function* () {
+          // by code point "evt_B" < "evt_a"; a linguistic collation says the opposite
+          const upper = (objectId: string) =>
+            event({
+              type: "customer.updated",
+              object: customer(objectId, { email: "upper@x.io" }),
+              versionTs: 800,
+              id: `evt_B_${objectId}`
+            })
+          const lower = (objectId: string) =>
+            event({
+              type: "customer.updated",
+              object: customer(objectId, { email: "lower@x.io" }),
+              versionTs: 800,
+              id: `evt_a_${objectId}`
+            })
+          yield* fold([upper("cus_h"), lower("cus_h")])
+          yield* fold([upper("cus_i")])
+          yield* fold([lower("cus_i")])
+          yield* fold([lower("cus_j")])
+          yield* fold([upper("cus_j")])
+          for (const id of ["cus_h", "cus_i", "cus_j"]) {
+            assert.strictEqual((yield* row("customers", id))!.email, "lower@x.io", id)
+          }
+        })
+    )
+
+    it.effect(
       "child tables: replaced from a complete list, updated (nothing deleted) from a truncated one",
       () =>
         Effect.gen(function* () {
