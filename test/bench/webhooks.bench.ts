@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:webhooks [--seconds 60] [--rates 1000,2000,3000,4000,5000] [--latency-rate 1000]`
+ * `pnpm bench:webhooks [--seconds 60] [--rates 1000,2000,3000,4000,5000] [--latency-rate 1000] [--servers 1] [--semi-space 64]`
  *
  * `stripe-sync serve` runs in its own process (webhook server + the stripe tables projection) on an
  * embedded PostgreSQL in a temporary directory; this process is an open-loop load generator: signed
@@ -32,11 +32,14 @@ const { values } = parseArgs({
     // V8's young generation of the server process, in MB (0: node's default). A webhook server
     // allocates a lot of short-lived objects per request; a larger nursery means fewer scavenges.
     "semi-space": { type: "string", default: "64" },
+    // Webhook server processes, requests spread round robin (the projection runs in one of them).
+    servers: { type: "string", default: "1" },
     only: { type: "string" }
   }
 })
 const windowSeconds = Number(values.seconds)
 const semiSpace = Number(values["semi-space"])
+const serverCount = Math.max(1, Number(values.servers))
 const secret = "whsec_bench_secret"
 const account = "acct_bench"
 
@@ -148,14 +151,14 @@ interface StepResult {
 
 /** Sends `rate` events/s for the window, open loop; samples rows in the table when `sampleEvery` > 0. */
 const step = (
-  baseUrl: string,
+  baseUrls: ReadonlyArray<string>,
   rate: number,
   seconds: number,
   sampleEvery: number,
   rowSeen: (ids: ReadonlyArray<string>) => Promise<ReadonlyArray<string>>
 ): Promise<StepResult> =>
   new Promise((resolve) => {
-    const url = new URL(`${baseUrl}/webhooks`)
+    const urls = baseUrls.map((b) => new URL(`${b}/webhooks`))
     const agent = new Http.Agent({ keepAlive: true, maxSockets: 128 })
     const run = `b${Date.now().toString(36)}`
     const total = Math.round(rate * seconds)
@@ -219,6 +222,8 @@ const step = (
       const event = customerEvent(run, nowSeconds)
       ids.push(event.id)
       const signature = `t=${nowSeconds},v1=${createHmac("sha256", secret).update(`${nowSeconds}.${event.body}`).digest("hex")}`
+      // Round robin over the servers, as a load balancer would.
+      const url = urls[k % urls.length]!
       const req = Http.request(
         {
           host: url.hostname,
@@ -276,14 +281,22 @@ const program = Effect.gen(function* () {
   fs.chmodSync(tmp, 0o755)
   yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(tmp, { recursive: true, force: true })))
   const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
-  const server = yield* Effect.acquireRelease(
-    Effect.promise(() => startServer(Redacted.value(db.url))),
-    (s) =>
-      Effect.async<void>((resume) => {
-        s.child.once("exit", () => resume(Effect.void))
-        s.child.kill("SIGTERM")
-      })
+  // Several servers share the log (stateless behind a load balancer); the projection runs in one of
+  // them at a time (its advisory lock), the others' runners wait.
+  const servers = yield* Effect.forEach(
+    Array.from({ length: serverCount }, (_, i) => i),
+    () =>
+      Effect.acquireRelease(
+        Effect.promise(() => startServer(Redacted.value(db.url))),
+        (s) =>
+          Effect.async<void>((resume) => {
+            s.child.once("exit", () => resume(Effect.void))
+            s.child.kill("SIGTERM")
+          })
+      ),
+    { concurrency: "unbounded" }
   )
+  const urls = servers.map((s) => s.url)
   const sql = Context.get(
     yield* Layer.build(PgClient.layer({ url: db.url, maxConnections: 2 })),
     PgClient.PgClient
@@ -317,15 +330,15 @@ const program = Effect.gen(function* () {
     })
 
   console.log(
-    `webhook server ${server.url} (own process, projection running${semiSpace > 0 ? `, --max-semi-space-size=${semiSpace}` : ""}), window ${windowSeconds} s; load average ${loadAverage().join(" ")}`
+    `${serverCount} webhook server process(es) ${urls.join(" ")} (projection running${semiSpace > 0 ? `, --max-semi-space-size=${semiSpace}` : ""}), window ${windowSeconds} s; load average ${loadAverage().join(" ")}`
   )
   // Warm-up: JIT, connection pools, plans; then the projection catches up before measuring.
-  const warm = yield* Effect.promise(() => step(server.url, 500, 5, 0, rowSeen))
+  const warm = yield* Effect.promise(() => step(urls, 500, 5, 0, rowSeen))
   yield* caughtUp(warm.run, warm.sent, 30_000)
 
   if (values.only === undefined || values.only === "latency") {
     const rate = Number(values["latency-rate"])
-    const r = yield* Effect.promise(() => step(server.url, rate, windowSeconds, 10, rowSeen))
+    const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 10, rowSeen))
     const n = yield* stored(r.run)
     console.log(
       `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
@@ -338,7 +351,7 @@ const program = Effect.gen(function* () {
       .split(",")
       .map(Number)
       .filter((n) => n > 0)) {
-      const r = yield* Effect.promise(() => step(server.url, rate, windowSeconds, 0, rowSeen))
+      const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 0, rowSeen))
       const n = yield* stored(r.run)
       const projected = yield* caughtUp(r.run, r.sent, 10_000)
       const keptUp = r.lastAckAfterWindowMs <= 1000
