@@ -134,6 +134,10 @@ const closing = new WeakSet<Http.Server>()
 /** A Node server that tracks its open requests (for `drain`). */
 const trackedServer = (): Http.Server => {
   const server = Http.createServer()
+  // Longer than the idle timeout of common load balancers (60 s), so that the balancer, not this
+  // server, closes idle keep-alive connections (else a request can race the close and be reset).
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
   const open = new Set<Http.ServerResponse>()
   inFlight.set(server, open)
   server.on("request", (_req: Http.IncomingMessage, res: Http.ServerResponse) => {
