@@ -7,12 +7,19 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { CursorStore, Memory, Pipeline, RevalidationQueue } from "@stripe-sync/core"
+import { CursorStore, EventLog, Memory, Pipeline, RevalidationQueue } from "@stripe-sync/core"
 import { PgProjection, PgSink } from "@stripe-sync/sink-postgres"
-import { Backfill, Catalog, EventsPoller, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
+import {
+  Backfill,
+  Catalog,
+  EventsPoller,
+  Revalidate,
+  StripeClient,
+  StripeEvent
+} from "@stripe-sync/source-stripe"
 import { ChangeDriver } from "@stripe-sync/stripe-emulator"
 import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
-import { Effect, Exit, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Effect, Either, Exit, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Sync from "../packages/cli/src/Sync.js"
 import { PgTest } from "./harness/index.js"
 import { compareWithTruth } from "./trials/trial.js"
@@ -202,6 +209,62 @@ describe("live sync, end to end", () => {
           }).pipe(Effect.provide(syncLayer(emulator, db.url, schema)))
         }),
       120_000
+    )
+
+    it.scoped(
+      "revalidation per object type: the tables hold the API's object, not a stale payload",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* PgTest.TestDatabase
+          const schema = "live_revalidate"
+          const emulator = yield* withEmulator({ seed: "live-revalidate", scale: 0.01 })
+          yield* Effect.gen(function* () {
+            const client = yield* StripeClient.StripeClient
+            const platform = yield* client.platformAccountId
+            yield* PgProjection.migrate(Sync.stripeTables)
+            const onEvents = Revalidate.onEvents(["customer"])
+            yield* PgProjection.migrate(onEvents)
+            const truth = emulator.truth("customer")[0]!
+            // a webhook whose payload is not what the API says now
+            const stale = { ...truth, email: "stale@example.com", metadata: { stale: "yes" } }
+            const now = Math.floor(Date.now() / 1000)
+            const event = Either.getOrThrow(
+              StripeEvent.toEnvelope(
+                {
+                  id: "evt_stale_1",
+                  object: "event",
+                  type: "customer.updated",
+                  created: now,
+                  api_version: client.apiVersion,
+                  data: { object: stale }
+                },
+                { source: "webhook", platformAccountId: platform }
+              )
+            )
+            const log = yield* EventLog.EventLog
+            yield* log.append({ events: [event] })
+            yield* PgProjection.catchUp(onEvents)
+            yield* PgProjection.catchUp(Sync.stripeTables)
+            const sql = yield* SqlClient.SqlClient
+            const email = sql<{
+              email: string
+            }>`SELECT email FROM ${sql(schema)}.customers WHERE id = ${String(truth.id)}`
+            assert.strictEqual((yield* email)[0]?.email, "stale@example.com", "the payload first")
+            assert.strictEqual(yield* Revalidate.drainOnce({ client, platformAccountId: platform }), 1)
+            yield* waitFor(
+              "the API's object in the table",
+              Effect.gen(function* () {
+                yield* PgProjection.catchUp(Sync.stripeTables)
+                return (yield* email)[0]?.email === truth.email
+              }),
+              10
+            )
+            const [row] = yield* sql<{ raw: unknown }>`
+              SELECT _raw_data AS raw FROM ${sql(schema)}.customers WHERE id = ${String(truth.id)}`
+            assert.deepStrictEqual(row?.raw, JSON.parse(JSON.stringify(truth)))
+          }).pipe(Effect.provide(syncLayer(emulator, db.url, schema)))
+        }),
+      60_000
     )
 
     it.scoped(

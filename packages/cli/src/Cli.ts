@@ -172,6 +172,12 @@ const liveOptions = {
     ),
     Options.repeated
   ),
+  revalidate: Options.text("revalidate").pipe(
+    Options.withDescription(
+      "Object types (customer,subscription,…) whose events are each followed by a fresh read of the object from the API; the tables hold that instead of the payload."
+    ),
+    Options.optional
+  ),
   eventsLag: Options.integer("events-lag").pipe(
     Options.withDescription(
       "Seconds an event must be old before polling reads it (Stripe's eventual consistency)."
@@ -205,7 +211,7 @@ const sync = Command.make(
     once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit.")),
     ...liveOptions
   },
-  ({ once, pollEvents, webhookPort, webhookSecret, eventsLag, ...options }) =>
+  ({ once, pollEvents, webhookPort, webhookSecret, eventsLag, revalidate, ...options }) =>
     once
       ? runBackfill(options, [])
       : Effect.gen(function* () {
@@ -224,6 +230,14 @@ const sync = Command.make(
             pollEvents: poll ? Duration.seconds(Option.getOrElse(pollEvents, () => 5)) : undefined,
             lag: eventsLag,
             pollFrom: started - eventsLag,
+            revalidate: Option.getOrUndefined(
+              Option.map(revalidate, (r) =>
+                r
+                  .split(",")
+                  .map((s) => s.trim())
+                  .filter((s) => s.length > 0)
+              )
+            ),
             alongside: Option.match(webhookPort, {
               onNone: () => [],
               onSome: (port) => [serveWebhooks({ port, secrets, platformAccountId, projection: false })]

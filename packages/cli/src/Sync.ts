@@ -260,7 +260,10 @@ export interface LiveOptions<R = never> {
    * start minus the lag, so nothing changed during or after the backfill is lost.
    */
   readonly pollFrom?: number | undefined
-  /** Object types whose events are replaced by a fresh read of the object. */
+  /**
+   * Object types whose events (webhooks and polled) are each followed by a fresh read of the object
+   * from the API, which the tables then hold instead of the payload.
+   */
   readonly revalidate?: ReadonlyArray<string> | undefined
   /** Other live parts run alongside until interrupted (the webhook server). */
   readonly alongside?: ReadonlyArray<Effect.Effect<unknown, unknown, R>> | undefined
@@ -290,6 +293,11 @@ export const live = <R = never>(options: LiveOptions<R>) =>
     >()
     parts.push(PgProjection.run(stripeTables, { pollInterval: "1 second" }).pipe(Effect.provide(context)))
     parts.push(Revalidate.run({ client, platformAccountId }).pipe(Effect.provide(context)))
+    if (options.revalidate !== undefined && options.revalidate.length > 0) {
+      const onEvents = Revalidate.onEvents(options.revalidate)
+      yield* PgProjection.migrate(onEvents)
+      parts.push(PgProjection.run(onEvents, { pollInterval: "1 second" }).pipe(Effect.provide(context)))
+    }
     if (options.pollEvents !== undefined) {
       const interval = Duration.decode(options.pollEvents)
       yield* Effect.logInfo(
@@ -302,8 +310,7 @@ export const live = <R = never>(options: LiveOptions<R>) =>
             accounts,
             lag: options.lag,
             interval,
-            startAfter: options.pollFrom,
-            revalidate: options.revalidate
+            startAfter: options.pollFrom
           })
         ).pipe(Effect.provide(context))
       )

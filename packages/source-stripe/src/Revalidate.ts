@@ -9,6 +9,8 @@ import * as Event from "@stripe-sync/core/Event"
 import type { EventLog } from "@stripe-sync/core/EventLog"
 import * as Pipeline from "@stripe-sync/core/Pipeline"
 import type { EventLogError, InvalidEvent, StoreError } from "@stripe-sync/core/PipelineError"
+import { ProjectionError } from "@stripe-sync/core/PipelineError"
+import * as Projection from "@stripe-sync/core/Projection"
 import { type Request, RevalidationQueue } from "@stripe-sync/core/RevalidationQueue"
 import { Clock, Data, type Duration, Effect, Option } from "effect"
 import * as Backfill from "./Backfill.js"
@@ -186,3 +188,46 @@ export const run = (
       n >= (options.limit ?? 100) ? Effect.void : Effect.sleep(options.interval ?? "1 second")
     )
   )
+
+/**
+ * Per object type, trust the API rather than the payload: a projection that queues every Stripe
+ * event (webhook or Events API) of the given object types for revalidation, due at once, so the
+ * drain appends the object as the API returns it (a snapshot, newer or of the same second, which the
+ * tables rank above the event). The event itself stays in the log.
+ *
+ * @since 0.1.0
+ */
+export const onEvents = (objectTypes: ReadonlyArray<string>) => {
+  const types = new Set(objectTypes)
+  return Projection.make<RevalidationQueue>({
+    name: "revalidate_on_event",
+    version: 1,
+    handles: ["*"],
+    apply: (events) =>
+      Effect.gen(function* () {
+        const requests: Array<Request> = []
+        for (const e of events) {
+          if (!types.has(e.objectType) || (e.source !== "webhook" && e.source !== "events_api")) continue
+          // a deleted object has nothing to read back: the event's tombstone stands
+          if (e.type.endsWith(".deleted") || e.data.deleted === true) continue
+          requests.push({
+            accountId: e.accountId,
+            objectType: e.objectType,
+            objectId: e.objectId,
+            notBefore: e.versionTs,
+            reason: "revalidate on event"
+          })
+        }
+        if (requests.length > 0) yield* (yield* RevalidationQueue).request(requests)
+      }).pipe(
+        Effect.mapError(
+          (cause) =>
+            new ProjectionError({
+              projection: "revalidate_on_event",
+              message: `queueing revalidations failed: ${cause.message}`,
+              cause
+            })
+        )
+      )
+  })
+}
