@@ -31,7 +31,12 @@ import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator
 import { Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { serveWebhooks } from "../../packages/cli/src/internal/serveCommand.js"
 
-/** The resources compared with the truth: every one the emulator's changes record events for. */
+/**
+ * The resources compared with the truth: every one the emulator's changes record events for (with
+ * their child tables: subscription items, invoice line items). Not compared: invoice items (the
+ * emulator's driver changes them without recording `invoiceitem.*` events) and balance transactions
+ * (Stripe records no events for them), which a live sync from events cannot follow.
+ */
 export const comparedObjects = [
   "customer",
   "product",
