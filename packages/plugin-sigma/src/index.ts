@@ -1,1 +1,7 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as SigmaQuery from "./SigmaQuery.js"
+export * as SigmaSchema from "./SigmaSchema.js"
+export * as SigmaSource from "./SigmaSource.js"
+export * as SigmaTables from "./SigmaTables.js"
