@@ -45,9 +45,13 @@ const account = "acct_bench"
 
 const startServer = (databaseUrl: string): Promise<{ readonly url: string; readonly child: ChildProcess }> =>
   new Promise((resolve, reject) => {
+    // node itself (not the tsx wrapper): its pid is the server's, for its CPU time.
     const child = spawn(
-      path.join(root, "node_modules/.bin/tsx"),
+      process.execPath,
       [
+        ...(semiSpace > 0 ? [`--max-semi-space-size=${semiSpace}`] : []),
+        "--import",
+        "tsx",
         path.join(root, "packages/cli/src/bin.ts"),
         "serve",
         "--port",
@@ -61,16 +65,7 @@ const startServer = (databaseUrl: string): Promise<{ readonly url: string; reado
         "--log-level",
         "warning"
       ],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-        env: {
-          ...process.env,
-          DATABASE_URL: databaseUrl,
-          ...(semiSpace > 0
-            ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-semi-space-size=${semiSpace}`.trim() }
-            : {})
-        }
-      }
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, DATABASE_URL: databaseUrl } }
     )
     let out = ""
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -271,6 +266,17 @@ const step = (
     tick()
   })
 
+/** CPU seconds (user + system) a process has used so far (Linux; 0 elsewhere). */
+const cpuSeconds = (pid: number | undefined): number => {
+  if (pid === undefined || process.platform !== "linux") return 0
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
 const loadAverage = () =>
   process.platform === "linux" ? fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3) : []
 
@@ -297,6 +303,9 @@ const program = Effect.gen(function* () {
     { concurrency: "unbounded" }
   )
   const urls = servers.map((s) => s.url)
+  /** CPU seconds of the server processes (webhooks + projection), not Postgres' nor this generator's. */
+  const serverCpu = () => servers.reduce((sum, s) => sum + cpuSeconds(s.child.pid), 0)
+  const perEvent = (seconds: number, events: number) => `${Math.round((seconds * 1e6) / events)} µs/event`
   const sql = Context.get(
     yield* Layer.build(PgClient.layer({ url: db.url, maxConnections: 2 })),
     PgClient.PgClient
@@ -338,10 +347,12 @@ const program = Effect.gen(function* () {
 
   if (values.only === undefined || values.only === "latency") {
     const rate = Number(values["latency-rate"])
+    const cpu0 = serverCpu()
     const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 10, rowSeen))
     const n = yield* stored(r.run)
+    yield* caughtUp(r.run, r.sent, 30_000)
     console.log(
-      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
+      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; server CPU ${perEvent(serverCpu() - cpu0, r.sent)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
     )
   }
 
@@ -351,13 +362,15 @@ const program = Effect.gen(function* () {
       .split(",")
       .map(Number)
       .filter((n) => n > 0)) {
+      const cpu0 = serverCpu()
       const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 0, rowSeen))
       const n = yield* stored(r.run)
       const projected = yield* caughtUp(r.run, r.sent, 10_000)
+      const cpu = perEvent(serverCpu() - cpu0, r.sent)
       const keptUp = r.lastAckAfterWindowMs <= 1000
       const sustained = r.ok === r.sent && n === r.sent && keptUp && projected
       console.log(
-        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
+        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; server CPU ${cpu}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
       )
       if (!sustained) break
       best = rate
