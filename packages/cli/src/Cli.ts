@@ -11,6 +11,7 @@ import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { sinkLayer, withLogging } from "./internal/runtime.js"
 import { serve, serveWebhooks } from "./internal/serveCommand.js"
+import { sigma } from "./internal/sigmaCommand.js"
 import { webhooks } from "./internal/webhooksCommand.js"
 import * as SharedOptions from "./SharedOptions.js"
 import * as Sync from "./Sync.js"
@@ -439,7 +440,7 @@ const emulator = Command.make(
 
 export const root = Command.make("stripe-sync").pipe(
   Command.withDescription("Keep Stripe mirrored in PostgreSQL: backfill, live sync, replay."),
-  Command.withSubcommands([sync, backfill, status, entity, replay, migrate, emulator, serve, webhooks])
+  Command.withSubcommands([sync, backfill, status, entity, replay, migrate, emulator, serve, webhooks, sigma])
 )
 
 export const run = Command.run(root, { name: "stripe-sync", version: "0.1.0" })

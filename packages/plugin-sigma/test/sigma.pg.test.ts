@@ -12,7 +12,7 @@ import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator
 import { Effect, Layer, Logger, LogLevel, Option, Redacted, Stream } from "effect"
 import Stripe from "stripe"
 import { PgTest } from "../../../test/harness/index.js"
-import { SigmaQuery, SigmaSchema, SigmaSource, SigmaTables } from "../src/index.js"
+import { SigmaPlugin, SigmaQuery, SigmaSchema, SigmaSource, SigmaTables } from "../src/index.js"
 
 const EPOCH = 1_790_000_000
 const LAG = 3600
@@ -245,6 +245,18 @@ describe("plugin-sigma", () => {
         const failure = yield* Effect.flip(SigmaQuery.run(client, "SELECT 1"))
         assert.strictEqual(failure._tag, "SigmaNotEnabled")
         assert.match(failure.message, /Sigma is not/)
+        // the plugin: a warning and an outcome that says so, not a failure of the sync
+        const db = yield* PgTest.TestDatabase
+        const outcome = yield* SigmaPlugin.sync({ tables: ["customers"] }).pipe(
+          Effect.provide(
+            Layer.mergeAll(
+              StripeClient.layer({ apiKey: Redacted.make("sk_test_off"), apiBase: emulator.url }),
+              PgSink.layerFromUrl({ url: Redacted.make(db.url), schema: "off" }),
+              Logger.minimumLogLevel(LogLevel.Error)
+            )
+          )
+        )
+        assert.deepStrictEqual(outcome, { enabled: false, tables: 1, applied: 0 })
       })
     )
   })

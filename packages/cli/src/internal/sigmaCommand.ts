@@ -1,0 +1,107 @@
+/**
+ * `stripe-sync sigma sync [tables…]`: Sigma tables into the log and `sigma.<table>` (the default
+ * set, the tables named, or `all`), through Stripe's Queries API or the older query runs.
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { SigmaPlugin } from "@stripe-sync/plugin-sigma"
+import { StripeClient } from "@stripe-sync/source-stripe"
+import { Console, Duration, Effect, Layer, Option } from "effect"
+import * as SharedOptions from "../SharedOptions.js"
+import * as Sync from "../Sync.js"
+import { sinkLayer, withLogging } from "./runtime.js"
+
+const clientLayer = (options: SharedOptions.Shared) =>
+  Layer.unwrapEffect(
+    Option.match(options.stripeApiKey, {
+      onNone: () =>
+        Effect.fail(
+          new Sync.UnknownResource({
+            setting: "stripe api key",
+            message: "no Stripe key: pass --stripe-api-key or set STRIPE_API_KEY (sk_… or rk_…)"
+          })
+        ),
+      onSome: (apiKey) =>
+        Effect.succeed(
+          StripeClient.layer({
+            apiKey,
+            apiBase: Option.getOrUndefined(options.stripeApiBase),
+            accountId: Option.getOrUndefined(options.accountId),
+            rateLimit: Option.getOrUndefined(options.rateLimit),
+            endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
+          })
+        )
+    })
+  )
+
+const sync = Command.make(
+  "sync",
+  {
+    ...SharedOptions.shared,
+    tables: Args.text({ name: "tables" }).pipe(
+      Args.withDescription("Sigma tables (default: the default set; `all`: every table with a primary key)."),
+      Args.repeated
+    ),
+    api: Options.choice("api", ["queries", "query_runs"]).pipe(
+      Options.withDescription(
+        "queries: Stripe's Queries API (/v2/data/query_runs, default); query_runs: /v1/sigma/query_runs + files."
+      ),
+      Options.withDefault("queries" as const)
+    ),
+    pageSize: Options.integer("page-size").pipe(
+      Options.withDescription("Rows per query (default 5000)."),
+      Options.withDefault(5000)
+    ),
+    refreshInterval: Options.text("refresh-interval").pipe(
+      Options.withDescription(
+        'How often tables whose rows change are read again in full, e.g. "24 hours" (default) or "0 seconds".'
+      ),
+      Options.withDefault("24 hours")
+    ),
+    target: Options.text("sigma-schema").pipe(
+      Options.withDescription("Schema of the sigma tables (default sigma)."),
+      Options.withDefault("sigma")
+    )
+  },
+  ({ tables, api, pageSize, refreshInterval, target, ...options }) =>
+    Effect.gen(function* () {
+      const interval = yield* Option.match(Duration.decodeUnknown(refreshInterval), {
+        onNone: () =>
+          Effect.fail(
+            new Sync.UnknownResource({
+              setting: "refresh interval",
+              message: `--refresh-interval ${refreshInterval} is not a duration (e.g. "24 hours", "30 minutes")`
+            })
+          ),
+        onSome: Effect.succeed
+      })
+      const outcome = yield* SigmaPlugin.sync({
+        tables: tables.length === 1 && tables[0] === "all" ? "all" : tables.length > 0 ? tables : undefined,
+        api,
+        pageSize,
+        refreshInterval: interval,
+        target,
+        apiKey: Option.getOrUndefined(options.stripeApiKey),
+        // the emulator (and any other API base) serves the files of query runs itself
+        filesBase: Option.getOrUndefined(options.stripeApiBase)
+      })
+      yield* Console.log(
+        outcome.enabled
+          ? `sigma: ${outcome.tables} tables synced, ${outcome.applied} rows applied to ${target}.*`
+          : "sigma: not enabled on this account, nothing synced"
+      )
+    }).pipe(Effect.provide(Layer.merge(clientLayer(options), sinkLayer(options))), withLogging(options))
+).pipe(
+  Command.withDescription(
+    "Sync Sigma tables into the event log and the sigma schema (append-only tables incrementally, the others refreshed in full)."
+  )
+)
+
+/**
+ * `stripe-sync sigma …`.
+ *
+ * @since 0.1.0
+ */
+export const sigma = Command.make("sigma").pipe(
+  Command.withDescription("Stripe Sigma tables: sync [tables…]."),
+  Command.withSubcommands([sync])
+)
