@@ -212,6 +212,34 @@ describe("live sync, end to end", () => {
     )
 
     it.scoped(
+      "changes made during the backfill are not lost: polling from the backfill's start minus the lag",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* PgTest.TestDatabase
+          const schema = "live_during"
+          const emulator = yield* withEmulator({ seed: "live-during", scale: 0.15 })
+          yield* Effect.gen(function* () {
+            const client = yield* StripeClient.StripeClient
+            const accounts = yield* Backfill.accounts(client, "none")
+            const seed = Math.floor(Math.random() * 1_000_000)
+            console.log(`changes during the backfill, seed ${seed}`)
+            const started = Math.floor(Date.now() / 1000)
+            const driver = ChangeDriver.start(emulator, { seed, ratePerSecond: 40 })
+            yield* Sync.backfill({
+              resources: Catalog.defaults,
+              triggeredBy: "test",
+              progress: "lines"
+            }).pipe(Effect.ensuring(Effect.sync(() => driver.stop())))
+            assert.isAbove(driver.applied.length, 0, "changes happened during the backfill")
+            yield* pollAndSettle(accounts, started - 1, schema)
+            const result = yield* compareWithTruth(emulator, schema, [emulator.accountId])
+            assert.deepStrictEqual(result.problems, [], `seed ${seed}`)
+          }).pipe(Effect.provide(syncLayer(emulator, db.url, schema)))
+        }),
+      120_000
+    )
+
+    it.scoped(
       "revalidation per object type: the tables hold the API's object, not a stale payload",
       () =>
         Effect.gen(function* () {

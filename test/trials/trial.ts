@@ -7,7 +7,8 @@
  *
  * Delivery, chosen by the seed:
  * - `webhooks`: the emulator signs and POSTs them to the real webhook server (duplicates, shuffled
- *   order, delays);
+ *   order, delays), half the time through a fault proxy cut during the changes, so that Stripe
+ *   retries;
  * - `shuffled`: the events of `GET /v1/events` appended straight to the log in a shuffled order, a
  *   third of them twice, in random batches;
  * - `polling`: the Events API poller.
@@ -30,6 +31,7 @@ import { ChangeDriver } from "@stripe-sync/stripe-emulator"
 import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { serveWebhooks } from "../../packages/cli/src/internal/serveCommand.js"
+import { FaultProxy } from "../harness/index.js"
 
 /**
  * The resources compared with the truth: every one the emulator's changes record events for (with
@@ -58,7 +60,7 @@ export interface TrialOptions {
   readonly databaseUrl: string
   /** Default: by the seed. */
   readonly delivery?: Delivery
-  /** Random changes in all (default 20–60 by the seed). */
+  /** Random changes in all (default 15–50 by the seed). */
   readonly changes?: number
   /**
    * A schema to reuse (emptied first, its tables kept: much faster than migrating a new one); default
@@ -75,6 +77,8 @@ export interface TrialResult {
   readonly compared: number
   readonly deleted: number
   readonly ms: number
+  /** Webhook attempts that failed (and were retried by the emulator). */
+  readonly failedDeliveries: number
   /** Time spent in each phase. */
   readonly phases: ReadonlyArray<string>
 }
@@ -246,7 +250,7 @@ export const runTrial = (options: TrialOptions) =>
       const random = rng(seed)
       const deliveries: ReadonlyArray<Delivery> = ["webhooks", "shuffled", "polling"]
       const delivery = options.delivery ?? deliveries[seed % 3]!
-      const changes = options.changes ?? 20 + Math.floor(random() * 40)
+      const changes = options.changes ?? 15 + Math.floor(random() * 35)
       const connected = seed % 4 === 3 ? 1 : 0
       const emulator = yield* Effect.acquireRelease(
         Effect.promise(() =>
@@ -257,7 +261,7 @@ export const runTrial = (options: TrialOptions) =>
             webhooks: {
               duplicateRate: 0.3,
               reorderWindowMs: 150,
-              retry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 20 }
+              retry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 30 }
             }
           })
         ),
@@ -323,13 +327,18 @@ export const runTrial = (options: TrialOptions) =>
 
         // live delivery
         let server: Option.Option<Fiber.RuntimeFiber<unknown, unknown>> = Option.none()
+        let proxy: Option.Option<FaultProxy.FaultProxy> = Option.none()
         if (delivery === "webhooks") {
           const port = yield* freePort()
+          // Stripe posts through a fault proxy: an outage during the changes makes it retry
+          const faults = yield* FaultProxy.make({ target: { host: "127.0.0.1", port } })
+          proxy = Option.some(faults)
+          const proxied = `http://127.0.0.1:${faults.port}/webhooks`
           // the platform's own events, and (a Connect endpoint) its connected accounts' events
           const secrets: Array<Redacted.Redacted<string>> = []
           for (const connect of connected > 0 ? [false, true] : [false]) {
             const endpoint = yield* client.request("POST", "/v1/webhook_endpoints", {
-              url: `http://127.0.0.1:${port}/webhooks`,
+              url: proxied,
               enabled_events: ["*"],
               connect
             })
@@ -358,12 +367,18 @@ export const runTrial = (options: TrialOptions) =>
         }
 
         // random changes in a few bursts (many share a second)
+        const outage = Option.isSome(proxy) && random() < 0.5
+        if (outage) Option.getOrThrow(proxy).cut()
         const driver = ChangeDriver.make(emulator, { seed, accounts: "all" })
         let applied = 0
         const rounds = 1 + Math.floor(random() * 3)
         for (let round = 0; round < rounds; round++) {
           applied += driver.steps(Math.ceil(changes / rounds)).length
           if (round < rounds - 1) yield* Effect.sleep(Math.floor(random() * 600))
+        }
+        if (outage) {
+          yield* Effect.sleep(Math.floor(random() * 500))
+          Option.getOrThrow(proxy).restore()
         }
         const events = yield* listEvents(client, accounts, backfillStart - 1)
         yield* phase("changes")
@@ -461,6 +476,7 @@ export const runTrial = (options: TrialOptions) =>
           compared: result.compared,
           deleted: result.deleted,
           ms: Date.now() - started,
+          failedDeliveries: emulator.deliveries().filter((d) => !d.ok).length,
           phases
         } satisfies TrialResult
       }).pipe(Effect.provide(services), Effect.provide(Logger.minimumLogLevel(LogLevel.Error)))
