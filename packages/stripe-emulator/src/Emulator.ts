@@ -17,7 +17,7 @@ import { type FaultOptions, updateFaults } from "./internal/faults.js"
 import { plannedCounts } from "./internal/generate.js"
 import * as Ops from "./internal/operations.js"
 import { registerFallbacks, registerResources } from "./internal/resources.js"
-import { registerSigma, type SigmaOptions } from "./internal/sigma.js"
+import { registerSigma, type SigmaOptions, sigmaRows } from "./internal/sigma.js"
 import type { WebhookDelivery, WebhookOptions } from "./internal/webhooks.js"
 import type { Router } from "./Router.js"
 import type { Account, StripeObject } from "./Store.js"
@@ -80,6 +80,8 @@ export interface EmulatorHandle {
   readonly state: EmulatorState
   /** Every object of a type as it is now (live newest first, then deleted ones with `deleted: true`). */
   truth(type: string, account?: string): Array<StripeObject>
+  /** The rows of a Sigma table as Sigma holds them now (created up to now minus the refresh lag). */
+  sigmaTruth(table: string, account?: string): Array<Record<string, unknown>>
   /** The account's state (platform by default). */
   account(id?: string): Account
   /** Webhook delivery attempts recorded so far. */
@@ -121,6 +123,8 @@ export const startEmulator = async (options: EmulatorOptions = {}): Promise<Emul
     connectedAccountIds: [...core.accounts.values()].filter((a) => a.connected).map((a) => a.id),
     state: core,
     truth: (type, account) => accountOf(core, account).truth(type),
+    sigmaTruth: (table, account) =>
+      sigmaRows(accountOf(core, account), table, core.now() - (options.sigma?.lagSeconds ?? 0)) ?? [],
     account: (id) => accountOf(core, id),
     deliveries: () => core.webhooks.records,
     setFaults: (f) => updateFaults(core.faults, f),

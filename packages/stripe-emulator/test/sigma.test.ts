@@ -21,9 +21,13 @@ afterAll(() => emulator.stop())
 interface V2Run {
   readonly status: string
   readonly refreshed_at: string
+  readonly id: string
   readonly result: {
     readonly inline: { readonly rows: ReadonlyArray<Record<string, unknown>> }
-    readonly file: { readonly download_url: { readonly url: string } }
+    readonly file: {
+      readonly download_url: { readonly url: string }
+      readonly columns: ReadonlyArray<{ readonly name: string; readonly type: string }>
+    }
   }
   readonly status_details: { readonly failed: { readonly error: { readonly message: string } } }
 }
@@ -60,6 +64,18 @@ describe("Sigma", () => {
     expect(run.result.inline.rows).toEqual(
       truth.map((t) => ({ id: t.id, amount: t.amount, created: new Date(t.created! * 1000).toISOString() }))
     )
+    expect(run.id).toMatch(/^qrun_/)
+    expect(run.result.file.columns).toEqual([
+      { name: "id", type: "varchar" },
+      { name: "amount", type: "bigint" },
+      { name: "created", type: "timestamp" }
+    ])
+    // the truth of the Sigma table, as tests read it
+    const sigmaTruth = emulator
+      .sigmaTruth("balance_transactions")
+      .map((r) => ({ id: r.id, amount: r.amount, created: `${String(r.created)}.000Z` }))
+      .sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.id! < b.id! ? -1 : 1))
+    expect(sigmaTruth).toEqual(run.result.inline.rows)
     const csv = await (await fetch(run.result.file.download_url.url)).text()
     const lines = csv.trim().split("\n")
     expect(lines[0]).toBe("id,amount,created")

@@ -46,6 +46,20 @@ const pgType = (sigmaType: string): string =>
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`
 
+/** A result column's Sigma type from PostgreSQL's type OID. */
+const sigmaTypeOf = (oid: number): string =>
+  oid === 20 || oid === 21 || oid === 23
+    ? "bigint"
+    : oid === 16
+      ? "boolean"
+      : oid === 700 || oid === 701
+        ? "double"
+        : oid === 1700
+          ? "decimal"
+          : oid === 1114 || oid === 1184 || oid === 1082
+            ? "timestamp"
+            : "varchar"
+
 /** Trino functions Sigma users write most, as PostgreSQL functions. */
 const trinoFunctions = `
 CREATE FUNCTION from_unixtime(double precision) RETURNS timestamp LANGUAGE sql IMMUTABLE AS $$ SELECT to_timestamp($1) AT TIME ZONE 'UTC' $$;
@@ -91,6 +105,22 @@ const objectsOf = (account: Account, table: SigmaTable): ReadonlyArray<StripeObj
       .flatMap((s) => (s.items as { data?: ReadonlyArray<StripeObject> } | undefined)?.data ?? [])
   }
   return account.truth(table.object)
+}
+
+/**
+ * The rows of a Sigma table as Sigma holds them at `refreshedAt` (objects created later are not in it
+ * yet), column by column; timestamps as `YYYY-MM-DDTHH:MM:SS` in UTC. `undefined`: no such table.
+ */
+export const sigmaRows = (
+  account: Account,
+  tableName: string,
+  refreshedAt: number
+): Array<Record<string, unknown>> | undefined => {
+  const table = sigmaTables.find((t) => t.name === tableName)
+  if (table === undefined) return undefined
+  return objectsOf(account, table)
+    .filter((o) => typeof o.created !== "number" || o.created <= refreshedAt)
+    .map((o) => Object.fromEntries(table.columns.map(([n, type]) => [n, columnValue(o, n, type)])))
 }
 
 interface Run {
@@ -151,9 +181,7 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
   /** Loads every table as of `refreshedAt` (objects created later are not in Sigma yet). */
   const load = async (db: PGlite, account: Account, refreshedAt: number) => {
     for (const t of sigmaTables) {
-      const rows = objectsOf(account, t)
-        .filter((o) => typeof o.created !== "number" || o.created <= refreshedAt)
-        .map((o) => Object.fromEntries(t.columns.map(([n, type]) => [n, columnValue(o, n, type)])))
+      const rows = sigmaRows(account, t.name, refreshedAt) ?? []
       await db.query(`DELETE FROM ${q(t.name)}`)
       if (rows.length > 0) {
         await db.query(
@@ -180,7 +208,7 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
         const db = await engine(account)
         await load(db, account, run.refreshedAt)
         const result = await db.query<Record<string, unknown>>(run.sql)
-        run.columns = result.fields.map((f) => ({ name: f.name, type: String(f.dataTypeID) }))
+        run.columns = result.fields.map((f) => ({ name: f.name, type: sigmaTypeOf(f.dataTypeID) }))
         run.rows = result.rows
         const header = run.columns.map((c) => c.name)
         run.csv = stringify([header, ...result.rows.map((r) => header.map((h) => csvValue(r[h])))])
@@ -208,7 +236,7 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
     }
     const now = core.now()
     const run: Run = {
-      id: generation === "v2" ? core.newId("qryrun") : core.newId("sqr"),
+      id: generation === "v2" ? core.newId("qrun") : core.newId("sqr"),
       generation,
       account: ctx.account.id,
       sql,
@@ -242,6 +270,8 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
     id: run.id,
     object: "v2.data.query_run",
     created: iso(run.created),
+    dataset: "analytical",
+    format: "csv",
     livemode: false,
     query: { sql: run.sql },
     status: run.status,
@@ -252,8 +282,9 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
       run.status !== "succeeded"
         ? null
         : {
+            col_count: String(run.columns.length),
             file: {
-              columns: run.columns.map((c) => ({ name: c.name })),
+              columns: run.columns.map((c) => ({ name: c.name, type: c.type })),
               content_type: "csv",
               size: Buffer.byteLength(run.csv),
               download_url: {
@@ -264,7 +295,7 @@ export const registerSigma = (router: Router, core: EmulatorCore, options: Sigma
             ...(inline
               ? {
                   inline: {
-                    columns: run.columns.map((c) => ({ name: c.name })),
+                    columns: run.columns.map((c) => ({ name: c.name, type: c.type })),
                     rows: run.rows.map((r) =>
                       Object.fromEntries(Object.entries(r).map(([k, v]) => [k, jsonValue(v)]))
                     )
