@@ -101,6 +101,12 @@ describe("Sigma", () => {
     )
     const distinct = new Set(emulator.truth("charge").map((c) => c.customer)).size
     expect(run.result.inline.rows).toEqual([{ t: 1700000000, customers: distinct, days: 3 }])
+    const formats = await v2(
+      "SELECT date_format(from_unixtime(1700000000), '%Y-%m-%d %H:%i:%s') AS a, format_datetime(from_unixtime(1700000000), 'yyyy-MM-dd') AS b, date_trunc('day', from_unixtime(1700000000)) AS c"
+    )
+    expect(formats.result.inline.rows).toEqual([
+      { a: "2023-11-14 22:13:20", b: "2023-11-14", c: "2023-11-14T00:00:00.000Z" }
+    ])
   })
 
   it("fails a bad query with the engine's message, and answers the older query runs API with a CSV file", async () => {

@@ -73,6 +73,9 @@ CREATE FUNCTION date_diff(text, timestamp, timestamp) RETURNS bigint LANGUAGE sq
     ELSE NULL END $$;
 CREATE FUNCTION format_datetime(timestamp, text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT to_char($1, replace(replace(replace(replace(replace($2, 'yyyy', 'YYYY'), 'dd', 'DD'), 'HH', 'HH24'), 'mm', 'MI'), 'ss', 'SS')) $$;
+CREATE FUNCTION date_format(timestamp, text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char($1, replace(replace(replace(replace(replace(replace(replace(replace($2,
+    '%Y', 'YYYY'), '%m', 'MM'), '%d', 'DD'), '%H', 'HH24'), '%i', 'MI'), '%s', 'SS'), '%S', 'SS'), '%M', 'FMMonth')) $$;
 CREATE FUNCTION _distinct_count(text[]) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT count(DISTINCT x) FROM unnest($1) x $$;
 CREATE FUNCTION _distinct_add(text[], text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN $2 IS NULL THEN $1 ELSE array_append($1, $2) END $$;
 CREATE AGGREGATE approx_distinct(text) (SFUNC = _distinct_add, STYPE = text[], FINALFUNC = _distinct_count, INITCOND = '{}');
