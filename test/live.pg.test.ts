@@ -3,6 +3,7 @@
  * stripe tables projection and the revalidation drain; `stripe-sync sync` live as a child process.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as Net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
@@ -326,14 +327,35 @@ describe("live sync, end to end", () => {
     )
 
     it.scoped(
-      "stripe-sync sync: backfill, then live polling until SIGTERM; random changes converge to the truth",
+      "stripe-sync sync: backfill, then live (polling and webhooks) until SIGTERM; random changes converge to the truth",
       () =>
         Effect.gen(function* () {
           const db = yield* PgTest.TestDatabase
           const emulator = yield* withEmulator({ seed: "live-cli", scale: 0.05 })
+          const port = yield* Effect.async<number>((resume) => {
+            const server = Net.createServer()
+            server.listen(0, "127.0.0.1", () => {
+              const p = (server.address() as Net.AddressInfo).port
+              server.close(() => resume(Effect.succeed(p)))
+            })
+          })
+          const endpoint = yield* Effect.promise(() =>
+            fetch(`${emulator.url}/v1/webhook_endpoints`, {
+              method: "POST",
+              headers: {
+                authorization: "Bearer sk_test_cli",
+                "content-type": "application/x-www-form-urlencoded"
+              },
+              body: `url=${encodeURIComponent(`http://127.0.0.1:${port}/webhooks`)}&enabled_events[]=*`
+            }).then((r) => r.json() as Promise<{ secret: string }>)
+          )
           const child = cli(
             [
               "sync",
+              "--webhook-port",
+              String(port),
+              "--webhook-secret",
+              endpoint.secret,
               "--poll-events",
               "1",
               "--events-lag",
@@ -360,9 +382,22 @@ describe("live sync, end to end", () => {
           )
           yield* waitFor(
             "the live phase",
-            Effect.sync(() => output.includes("live: polling events every 1 s") || child.exitCode !== null)
+            Effect.sync(
+              () =>
+                output.includes("live: polling events every 1 s and webhooks on port") ||
+                child.exitCode !== null
+            )
           )
           assert.include(output, "live:", output)
+          yield* waitFor(
+            "the webhook server",
+            Effect.promise(() =>
+              fetch(`http://127.0.0.1:${port}/healthz`).then(
+                (r) => r.ok,
+                () => false
+              )
+            )
+          )
           const seed = Math.floor(Math.random() * 1_000_000)
           console.log(`sync live seed ${seed}`)
           const driver = ChangeDriver.make(emulator, { seed })
@@ -379,6 +414,10 @@ describe("live sync, end to end", () => {
             }),
             60
           ).pipe(Effect.catchAllDefect(() => Effect.fail(new Error(`seed ${seed}: ${last.join("\n")}`))))
+          const sql = yield* SqlClient.SqlClient
+          const sources = (yield* sql<{ source: string }>`
+            SELECT DISTINCT source FROM live_cli._events ORDER BY source`).map((r) => r.source)
+          assert.includeMembers(sources, ["backfill", "webhook"], "webhooks were received")
           child.kill("SIGTERM")
           const code = yield* Effect.promise(() => exited)
           assert.strictEqual(code, 130, output)
