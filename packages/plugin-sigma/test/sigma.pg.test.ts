@@ -195,6 +195,16 @@ describe("plugin-sigma", () => {
         const s = yield* setup("sigma-v1")
         const run = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
           effect.pipe(Effect.provide(layers(s.emulator, db.url, "v1log")))
+        // CSV edge cases: quotes, commas and newlines in a field, an empty value
+        const stripe = new Stripe("sk_test_sigma", {
+          host: s.emulator.host,
+          port: s.emulator.port,
+          protocol: "http"
+        })
+        const [a, b] = s.emulator.truth("customer").filter((c) => c.deleted !== true)
+        const tricky = 'Plan "Pro", yearly\nsecond line, with ""quotes"" and a trailing comma,'
+        yield* Effect.promise(() => stripe.customers.update(a!.id, { description: tricky }))
+        yield* Effect.promise(() => stripe.customers.update(b!.id, { description: "" }))
         yield* run(
           Effect.gen(function* () {
             yield* Pipeline.runSource(yield* sourceOf(s, "query_runs"))
@@ -202,6 +212,13 @@ describe("plugin-sigma", () => {
           })
         )
         assert.isAbove(yield* run(assertEqualsTruth(s, "sigma_v1")), 100)
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ id: string; description: string | null }>`
+          SELECT id, description FROM sigma_v1.customers WHERE id IN (${a!.id}, ${b!.id})`
+        assert.deepStrictEqual(Object.fromEntries(rows.map((r) => [r.id, r.description])), {
+          [a!.id]: tricky,
+          [b!.id]: null
+        })
       })
     )
 
