@@ -167,6 +167,8 @@ describe("webhooks end to end", () => {
               unit_amount: 1500,
               recurring: { interval: "month" }
             })
+            const oneOff = await stripe.products.create({ name: "Discontinued" })
+            await stripe.products.del(oneOff.id)
             const sub = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: price.id }] })
             await stripe.subscriptions.update(sub.id, { metadata: { seats: "3" } })
             await stripe.invoiceItems.create({ customer: ada.id, amount: 700, currency: "usd" })
@@ -177,7 +179,7 @@ describe("webhooks end to end", () => {
             const draft = await stripe.invoices.create({ customer: ada.id })
             await stripe.invoices.del(draft.id)
             await stripe.subscriptions.cancel(sub.id)
-            return { ada, gone, product, price, sub, invoice, draft }
+            return { ada, gone, product, oneOff, price, sub, invoice, draft }
           })
 
           yield* eventually("every webhook acknowledged", deliveredAll(emulator))
@@ -204,6 +206,13 @@ describe("webhooks end to end", () => {
             deleted: boolean
           }>`SELECT deleted FROM stripe.customers WHERE id = ${objects.gone.id}`
           assert.deepStrictEqual(gone, [{ deleted: true }])
+          const products = yield* sql<{ id: string; description: string | null; deleted: boolean }>`
+            SELECT id, description, deleted FROM stripe.products
+            WHERE id IN (${objects.product.id}, ${objects.oneOff.id}) ORDER BY deleted`
+          assert.deepStrictEqual(products, [
+            { id: objects.product.id, description: "A widget", deleted: false },
+            { id: objects.oneOff.id, description: null, deleted: true }
+          ])
           const sub = yield* sql<{
             status: string
           }>`SELECT status FROM stripe.subscriptions WHERE id = ${objects.sub.id}`
@@ -358,6 +367,15 @@ describe("webhooks while the database is cut off", () => {
           yield* eventually(
             "deliveries refused with 503 during the outage",
             Effect.sync(() => emulator.deliveries().filter((d) => d.status === 503).length >= 10)
+          ).pipe(
+            Effect.tapDefect(() =>
+              Effect.sync(() =>
+                console.error(
+                  "deliveries so far:",
+                  JSON.stringify(emulator.deliveries().map((d) => [d.eventId, d.attempt, d.status, d.error]))
+                )
+              )
+            )
           )
           proxy.restore()
           yield* create(20, 30)

@@ -10,7 +10,7 @@ import type { CheckpointStore } from "@stripe-sync/core/CheckpointStore"
 import type { EventLog } from "@stripe-sync/core/EventLog"
 import { PgProjection } from "@stripe-sync/sink-postgres"
 import { StripeClient, Webhook } from "@stripe-sync/source-stripe"
-import { Config, Console, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Config, Console, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import * as SharedOptions from "../SharedOptions.js"
 import * as Sync from "../Sync.js"
 import { sinkLayer, withLogging } from "./runtime.js"
@@ -60,19 +60,42 @@ export const serveWebhooks = (options: ServeOptions) =>
     Effect.gen(function* () {
       const runProjection = options.projection ?? true
       if (runProjection) yield* PgProjection.migrate(Sync.stripeTables)
+      // The projection is supervised: when it fails (the database gone for longer than its own
+      // retries), it is restarted with a capped backoff while the server keeps answering (503 while
+      // the log is down). A failing projection must not take the webhook server down with it.
+      let projectionState: "running" | "restarting" = "running"
       const projection = runProjection
-        ? Option.some(yield* Effect.forkScoped(PgProjection.run(Sync.stripeTables)))
+        ? Option.some(
+            yield* Effect.suspend(() => {
+              projectionState = "running"
+              return PgProjection.run(Sync.stripeTables)
+            }).pipe(
+              Effect.sandbox,
+              Effect.tapError((cause) =>
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    projectionState = "restarting"
+                  }),
+                  Effect.logError("the stripe tables projection stopped; restarting it", cause)
+                )
+              ),
+              Effect.retry(
+                Schedule.exponential("500 millis").pipe(Schedule.union(Schedule.spaced("30 seconds")))
+              ),
+              Effect.forkScoped
+            )
+          )
         : Option.none()
       const ports = yield* Effect.context<EventLog | CheckpointStore>()
       const projectionCheck: ReadonlyArray<Webhook.ReadinessCheck> = Option.match(projection, {
         onNone: () => [],
-        onSome: (fiber) => [
+        onSome: () => [
           {
             name: "projections",
-            check: Effect.map(Fiber.poll(fiber), (exit) =>
-              Option.isNone(exit)
+            check: Effect.sync(() =>
+              projectionState === "running"
                 ? { ok: true }
-                : { ok: false, detail: "the stripe tables projection stopped" }
+                : { ok: false, detail: "the stripe tables projection failed and is restarting" }
             )
           }
         ]
@@ -105,7 +128,7 @@ export const serveWebhooks = (options: ServeOptions) =>
       )
       yield* Effect.logInfo(`webhook server listening on ${url}${options.path ?? "/webhooks"}`)
       if (options.onListening !== undefined) yield* options.onListening(url)
-      return yield* Option.match(projection, { onNone: () => Effect.never, onSome: Fiber.join })
+      return yield* Effect.never
     })
   )
 
