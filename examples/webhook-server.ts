@@ -16,7 +16,7 @@ import { type CheckpointStore, type EventLog, Projection } from "@stripe-sync/co
 import { ProjectionError } from "@stripe-sync/core/PipelineError"
 import { PgProjection, PgSink, ProjectionTarget, StripeTables } from "@stripe-sync/sink-postgres"
 import { Catalog, Webhook } from "@stripe-sync/source-stripe"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { Config, Effect, Layer, Redacted, Schedule } from "effect"
 
 /**
  * Our own projection: one row per customer with its latest email. Order as the stripe tables do it:
@@ -108,11 +108,16 @@ export interface ServerConfig {
 }
 
 /** Both projections, running (each migrates its tables first) for the life of the layer. */
+/** Runs a projection for the life of the scope, restarted if it fails (e.g. a long database outage). */
+const runForever = <R>(projection: Projection.Projection<R>) =>
+  PgProjection.run(projection).pipe(
+    Effect.tapErrorCause((cause) => Effect.logError(`${projection.name} stopped; restarting`, cause)),
+    Effect.retry(Schedule.spaced("5 seconds")),
+    Effect.forkScoped
+  )
+
 const ProjectionsLive = Layer.scopedDiscard(
-  Effect.all([
-    Effect.forkScoped(PgProjection.run(stripeTables)),
-    Effect.forkScoped(PgProjection.run(customerEmails))
-  ])
+  Effect.all([runForever(stripeTables), runForever(customerEmails)])
 )
 
 /** The whole server: HTTP, webhook source, both projections, on the Postgres sink. */
