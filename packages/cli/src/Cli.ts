@@ -11,7 +11,7 @@ import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { sinkLayer, withLogging } from "./internal/runtime.js"
 import { serve, serveWebhooks } from "./internal/serveCommand.js"
-import { sigma } from "./internal/sigmaCommand.js"
+import { sigma, sigmaLive, sigmaOnce, sigmaOption } from "./internal/sigmaCommand.js"
 import { webhooks } from "./internal/webhooksCommand.js"
 import * as SharedOptions from "./SharedOptions.js"
 import * as Sync from "./Sync.js"
@@ -210,11 +210,21 @@ const sync = Command.make(
   {
     ...backfillOptions,
     once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit.")),
-    ...liveOptions
+    ...liveOptions,
+    sigma: sigmaOption
   },
-  ({ once, pollEvents, webhookPort, webhookSecret, eventsLag, revalidate, ...options }) =>
+  ({
+    once,
+    pollEvents,
+    webhookPort,
+    webhookSecret,
+    eventsLag,
+    revalidate,
+    sigma: sigmaTables,
+    ...options
+  }) =>
     once
-      ? runBackfill(options, [])
+      ? Effect.zipRight(runBackfill(options, []), sigmaOnce(sigmaTables, options))
       : Effect.gen(function* () {
           const secrets = Option.isSome(webhookPort) ? yield* webhookSecrets(webhookSecret) : []
           const started = Math.floor(Date.now() / 1000)
@@ -239,10 +249,18 @@ const sync = Command.make(
                   .filter((s) => s.length > 0)
               )
             ),
-            alongside: Option.match(webhookPort, {
-              onNone: () => [],
-              onSome: (port) => [serveWebhooks({ port, secrets, platformAccountId, projection: false })]
-            })
+            alongside: [
+              Effect.all(
+                [
+                  ...Option.match(webhookPort, {
+                    onNone: () => [],
+                    onSome: (port) => [serveWebhooks({ port, secrets, platformAccountId, projection: false })]
+                  }),
+                  ...sigmaLive(sigmaTables, options)
+                ],
+                { concurrency: "unbounded", discard: true }
+              )
+            ]
           })
         }).pipe(
           Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options, { maxConnections: 20 }))),

@@ -135,23 +135,27 @@ export const sync = Effect.fn("SigmaPlugin.sync")(function* (options: Options = 
 })
 
 /**
- * `sync` now and then at every refresh interval (default 24 hours; a failed run is logged and tried
- * again at the next one), for as long as the layer lives. Needs `StripeClient` and the Postgres
- * sink's services.
+ * `sync` now and then again every refresh interval, at most an hour apart (a failed run is logged
+ * and tried again at the next one), until interrupted.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loop = (options: Options = {}) =>
+  sync(options).pipe(
+    Effect.catchAllCause((cause) => Effect.logError("sigma sync failed", cause)),
+    Effect.repeat(
+      Schedule.spaced(Duration.decode(options.refreshInterval ?? "24 hours")).pipe(
+        Schedule.union(Schedule.spaced("1 hour"))
+      )
+    ),
+    Effect.asVoid
+  )
+
+/**
+ * `loop` for as long as the layer lives. Needs `StripeClient` and the Postgres sink's services.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}) =>
-  Layer.scopedDiscard(
-    Effect.forkScoped(
-      sync(options).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("sigma sync failed", cause)),
-        Effect.repeat(
-          Schedule.spaced(Duration.decode(options.refreshInterval ?? "24 hours")).pipe(
-            Schedule.union(Schedule.spaced("1 hour"))
-          )
-        )
-      )
-    )
-  )
+export const layer = (options: Options = {}) => Layer.scopedDiscard(Effect.forkScoped(loop(options)))

@@ -33,6 +33,52 @@ const clientLayer = (options: SharedOptions.Shared) =>
     })
   )
 
+const report = (target: string) => (outcome: SigmaPlugin.Outcome) =>
+  Console.log(
+    outcome.enabled
+      ? `sigma: ${outcome.tables} tables synced, ${outcome.applied} rows applied to ${target}.*`
+      : "sigma: not enabled on this account, nothing synced"
+  )
+
+/** `--sigma <tables>` of `stripe-sync sync`: `default`, `all`, or table names separated by commas. */
+export const sigmaOption = Options.text("sigma").pipe(
+  Options.withDescription(
+    "Also sync Sigma tables: `default` (the default set), `all`, or names separated by commas (see `stripe-sync sigma sync`)."
+  ),
+  Options.optional
+)
+
+const pluginOptions = (value: string, options: SharedOptions.Shared): SigmaPlugin.Options => {
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+  return {
+    tables: value === "all" ? "all" : value === "default" || names.length === 0 ? undefined : names,
+    apiKey: Option.getOrUndefined(options.stripeApiKey),
+    filesBase: Option.getOrUndefined(options.stripeApiBase)
+  }
+}
+
+/** `sync --once --sigma …`: one Sigma run after the backfill. */
+export const sigmaOnce = (sigma: Option.Option<string>, options: SharedOptions.Shared) =>
+  Option.match(sigma, {
+    onNone: () => Effect.void,
+    onSome: (value) =>
+      SigmaPlugin.sync(pluginOptions(value, options)).pipe(
+        Effect.flatMap(report("sigma")),
+        Effect.provide(Layer.merge(clientLayer(options), sinkLayer(options))),
+        withLogging(options)
+      )
+  })
+
+/** `sync --sigma …` live: the Sigma loop alongside the other live parts. */
+export const sigmaLive = (sigma: Option.Option<string>, options: SharedOptions.Shared) =>
+  Option.match(sigma, {
+    onNone: () => [],
+    onSome: (value) => [SigmaPlugin.loop(pluginOptions(value, options))]
+  })
+
 const sync = Command.make(
   "sync",
   {
@@ -84,11 +130,7 @@ const sync = Command.make(
         // the emulator (and any other API base) serves the files of query runs itself
         filesBase: Option.getOrUndefined(options.stripeApiBase)
       })
-      yield* Console.log(
-        outcome.enabled
-          ? `sigma: ${outcome.tables} tables synced, ${outcome.applied} rows applied to ${target}.*`
-          : "sigma: not enabled on this account, nothing synced"
-      )
+      yield* report(target)(outcome)
     }).pipe(Effect.provide(Layer.merge(clientLayer(options), sinkLayer(options))), withLogging(options))
 ).pipe(
   Command.withDescription(
