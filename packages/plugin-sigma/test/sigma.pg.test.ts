@@ -178,13 +178,16 @@ describe("plugin-sigma", () => {
           ])
 
           // replay rebuilds identical tables
-          const before = yield* sql`SELECT * FROM sigma.customers ORDER BY id COLLATE "C"`
-          yield* run(Replay.rebuild(projection, { target: "sigma" }))
-          const after = yield* sql`SELECT * FROM sigma.customers ORDER BY id COLLATE "C"`
-          assert.deepStrictEqual(
-            after.map(({ _last_synced_at, ...r }) => r),
-            before.map(({ _last_synced_at, ...r }) => r)
+          const contents = Effect.forEach(names, (name) =>
+            Effect.map(sql`SELECT * FROM sigma.${sql(name)} ORDER BY id COLLATE "C"`, (rows) =>
+              rows.map(({ _last_synced_at, ...r }) => r)
+            )
           )
+          const before = yield* contents
+          yield* run(Replay.rebuild(projection, { target: "sigma" }))
+          const after = yield* contents
+          assert.strictEqual(after.flat().length, third)
+          assert.deepStrictEqual(after, before)
           yield* run(assertEqualsTruth(s))
         })
     )
