@@ -54,7 +54,13 @@ interface Incremental {
 interface Refresh {
   readonly kind: "refresh"
   readonly lastRefreshedAt: number | null
-  readonly running: { readonly after: ReadonlyArray<string> | null; readonly refreshedAt: number } | null
+  /** When the last full read started, by our clock (the refresh interval counts from it). */
+  readonly lastStartedAt?: number | null | undefined
+  readonly running: {
+    readonly after: ReadonlyArray<string> | null
+    readonly refreshedAt: number
+    readonly startedAt?: number | undefined
+  } | null
 }
 type Cursor = Incremental | Refresh
 
@@ -126,7 +132,7 @@ export const make = (options: Options): Source.Source<SigmaQuery.SigmaError> => 
           initial.kind === "refresh" &&
           initial.running === null &&
           initial.lastRefreshedAt !== null &&
-          now() - initial.lastRefreshedAt < interval
+          now() - (initial.lastStartedAt ?? initial.lastRefreshedAt) < interval
         ) {
           yield* Effect.logDebug(`sigma ${table.name}: refreshed less than ${interval} s ago`)
           return Stream.empty
@@ -140,6 +146,7 @@ export const make = (options: Options): Source.Source<SigmaQuery.SigmaError> => 
         }
         const keyOf = (row: Readonly<Record<string, string | null>>) =>
           table.primaryKey.map((k) => row[k] ?? "")
+        const startedAt = now()
         return Stream.paginateEffect(initial, (cursor) =>
           Effect.gen(function* () {
             const result = yield* SigmaQuery.run(
@@ -184,12 +191,15 @@ export const make = (options: Options): Source.Source<SigmaQuery.SigmaError> => 
                   ? {
                       kind: "refresh",
                       lastRefreshedAt: cursor.running?.refreshedAt ?? result.refreshedAt,
+                      lastStartedAt: cursor.running?.startedAt ?? startedAt,
                       running: null
                     }
                   : {
                       kind: "refresh",
                       lastRefreshedAt: cursor.lastRefreshedAt,
+                      lastStartedAt: cursor.lastStartedAt ?? null,
                       running: {
+                        startedAt: cursor.running?.startedAt ?? startedAt,
                         after: last === undefined ? null : keyOf(last),
                         refreshedAt: cursor.running?.refreshedAt ?? result.refreshedAt
                       }

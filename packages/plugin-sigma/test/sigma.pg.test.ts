@@ -53,14 +53,14 @@ const layers = (emulator: EmulatorHandle, url: string, schema: string) =>
     Logger.minimumLogLevel(LogLevel.Warning)
   )
 
-const sourceOf = (s: Setup, api: "queries" | "query_runs", pageSize = 1000) =>
+const sourceOf = (s: Setup, api: "queries" | "query_runs", pageSize = 1000, refreshInterval = 0) =>
   Effect.map(StripeClient.StripeClient, (client) =>
     SigmaSource.make({
       client,
       tables,
       accountId: s.emulator.accountId,
       pageSize,
-      refreshInterval: 0,
+      refreshInterval: `${refreshInterval} seconds`,
       now: () => Math.floor(s.clock.now / 1000),
       query: {
         api,
@@ -250,6 +250,45 @@ describe("plugin-sigma", () => {
           SELECT count(*) AS n, count(DISTINCT (object_type, object_id)) AS distinct FROM killed._events`
         assert.strictEqual(Number(count!.n), rows)
         assert.strictEqual(Number(count!.distinct), rows)
+      })
+    )
+
+    it.scoped("tables whose rows change are read again only once their refresh interval has passed", () =>
+      Effect.gen(function* () {
+        const db = yield* PgTest.TestDatabase
+        const s = yield* setup("sigma-interval")
+        const run = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          effect.pipe(Effect.provide(layers(s.emulator, db.url, "interval")))
+        const syncHourly = run(
+          Effect.flatMap(sourceOf(s, "queries", 1000, 3600), (source) => Pipeline.runSource(source))
+        )
+        const changes = run(
+          Effect.map(
+            Effect.flatMap(
+              SqlClient.SqlClient,
+              (sql) => sql<{ n: string }>`
+              SELECT count(*) AS n FROM interval._events WHERE object_type = 'sigma.customers'`
+            ),
+            (rows) => Number(rows[0]!.n)
+          )
+        )
+        yield* syncHourly
+        const first = yield* changes
+        const stripe = new Stripe("sk_test_sigma", {
+          host: s.emulator.host,
+          port: s.emulator.port,
+          protocol: "http"
+        })
+        const old = s.emulator.truth("customer").find((c) => c.deleted !== true)!
+        yield* Effect.promise(() => stripe.customers.update(old.id, { email: "hourly@example.com" }))
+        s.clock.now += 60_000
+        yield* syncHourly
+        assert.strictEqual(yield* changes, first)
+        s.clock.now += 3600_000
+        yield* syncHourly
+        // the change, and every customer created in the hour the clock moved that Sigma now shows
+        const visible = s.emulator.sigmaTruth("customers").length
+        assert.strictEqual(yield* changes, visible + 1)
       })
     )
 
