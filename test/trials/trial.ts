@@ -31,7 +31,7 @@ import { ChangeDriver } from "@stripe-sync/stripe-emulator"
 import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { serveWebhooks } from "../../packages/cli/src/internal/serveCommand.js"
-import { FaultProxy } from "../harness/index.js"
+import * as FaultProxy from "../harness/FaultProxy.js"
 
 /**
  * The resources compared with the truth: every one the emulator's changes record events for (with
