@@ -41,7 +41,7 @@ const program = Effect.gen(function* () {
       Effect.sync(() => {
         done++
         console.log(
-          `[${done}/${count}] seed ${r.seed} ${r.delivery}: ${r.changes} changes, ${r.events} events, ${r.compared} objects compared (${r.deleted} deleted) in ${r.ms} ms`
+          `[${done}/${count}] seed ${r.seed} ${r.delivery}: ${r.changes} changes, ${r.events} events, ${r.compared} objects compared (${r.deleted} deleted)${r.failedDeliveries > 0 ? `, ${r.failedDeliveries} webhook attempts failed and retried` : ""} in ${r.ms} ms`
         )
       })
   }).pipe(
@@ -52,7 +52,7 @@ const program = Effect.gen(function* () {
   const seconds = (Date.now() - started) / 1000
   const total = (f: (r: (typeof results)[number]) => number) => results.reduce((n, r) => n + f(r), 0)
   console.log(
-    `all ${results.length} trials equal the truth in ${seconds.toFixed(1)} s (${(seconds / results.length).toFixed(2)} s a trial with ${workers} workers): ${total((r) => r.changes)} changes, ${total((r) => r.events)} events, ${total((r) => r.compared)} objects compared, ${total((r) => r.deleted)} deleted`
+    `all ${results.length} trials equal the truth in ${seconds.toFixed(1)} s (${(seconds / results.length).toFixed(2)} s a trial with ${workers} workers): ${total((r) => r.changes)} changes, ${total((r) => r.events)} events, ${total((r) => r.compared)} objects compared, ${total((r) => r.deleted)} deleted, ${total((r) => r.failedDeliveries)} failed webhook attempts retried`
   )
 })
 
