@@ -3,51 +3,18 @@
  * lock across processes: a session advisory lock on a reserved connection, held only while the
  * caller's effect runs (no transaction stays open across the caller's HTTP calls).
  *
- * It has the shape of `ManagedWebhooks.Store` of `@stripe-sync/source-stripe` (the two packages do
- * not import each other; the CLI provides one as the other).
+ * It implements core's `ManagedWebhookStore` port, which `ManagedWebhooks` of
+ * `@stripe-sync/source-stripe` uses.
  *
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import type { StoreError } from "@stripe-sync/core/PipelineError"
+import type * as ManagedWebhookStore from "@stripe-sync/core/ManagedWebhookStore"
+import type { StoredEndpoint } from "@stripe-sync/core/ManagedWebhookStore"
 import { Effect, Option, Redacted } from "effect"
 import { storeError } from "./internal/errors.js"
 import { quote } from "./internal/names.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface ManagedEndpoint {
-  readonly id: string
-  readonly accountId: string
-  readonly url: string
-  readonly secret: Redacted.Redacted<string>
-  readonly enabledEvents: ReadonlyArray<string>
-  readonly connect: boolean
-  readonly createdAt: Date
-}
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Service {
-  readonly withLock: <A, E, R>(
-    key: string,
-    effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | StoreError, R>
-  readonly find: (
-    accountId: string,
-    url: string,
-    connect: boolean
-  ) => Effect.Effect<Option.Option<ManagedEndpoint>, StoreError>
-  readonly get: (id: string) => Effect.Effect<Option.Option<ManagedEndpoint>, StoreError>
-  readonly list: Effect.Effect<ReadonlyArray<ManagedEndpoint>, StoreError>
-  readonly insert: (endpoint: ManagedEndpoint) => Effect.Effect<void, StoreError>
-  readonly remove: (id: string) => Effect.Effect<void, StoreError>
-}
 
 interface Row {
   readonly id: string
@@ -59,7 +26,7 @@ interface Row {
   readonly created_at: Date
 }
 
-const fromRow = (r: Row): ManagedEndpoint => ({
+const fromRow = (r: Row): StoredEndpoint => ({
   id: r.id,
   accountId: r.account_id,
   url: r.url,
@@ -79,7 +46,7 @@ export const make = Effect.fn("PgManagedWebhooks.make")(function* () {
   const table = `${quote(schema)}."_managed_webhooks"`
   const fail = (op: string) => storeError("managed webhooks", op)
   const columns = `id, account_id, url, secret, enabled_events, connect, created_at`
-  const service: Service = {
+  const service: ManagedWebhookStore.Service = {
     withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
       Effect.scoped(
         Effect.gen(function* () {

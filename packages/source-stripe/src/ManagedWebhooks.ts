@@ -12,8 +12,9 @@
  *
  * @since 0.1.0
  */
+import * as ManagedWebhookStore from "@stripe-sync/core/ManagedWebhookStore"
 import type { StoreError } from "@stripe-sync/core/PipelineError"
-import { Context, Data, Effect, Option, Redacted } from "effect"
+import { Data, Effect, Option, Redacted } from "effect"
 import type * as StripeClient from "./StripeClient.js"
 import type * as StripeError from "./StripeError.js"
 
@@ -30,48 +31,26 @@ export const marker = { key: "managed_by", value: "stripe-sync" } as const
  * @since 0.1.0
  * @category models
  */
-export interface StoredEndpoint {
-  readonly id: string
-  readonly accountId: string
-  readonly url: string
-  readonly secret: Redacted.Redacted<string>
-  readonly enabledEvents: ReadonlyArray<string>
-  /** A Connect endpoint (receives the connected accounts' events). */
-  readonly connect: boolean
-  readonly createdAt: Date
-}
+export type StoredEndpoint = ManagedWebhookStore.StoredEndpoint
 
 /**
- * Where managed endpoints are kept, with a lock that holds across processes.
+ * Where managed endpoints are kept (core's `ManagedWebhookStore` port).
  *
  * @since 0.1.0
  * @category models
  */
-export interface StoreService {
-  /** Runs `effect` while holding the exclusive lock named `key` (waits for it). */
-  readonly withLock: <A, E, R>(
-    key: string,
-    effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | StoreError, R>
-  readonly find: (
-    accountId: string,
-    url: string,
-    connect: boolean
-  ) => Effect.Effect<Option.Option<StoredEndpoint>, StoreError>
-  readonly get: (id: string) => Effect.Effect<Option.Option<StoredEndpoint>, StoreError>
-  readonly list: Effect.Effect<ReadonlyArray<StoredEndpoint>, StoreError>
-  readonly insert: (endpoint: StoredEndpoint) => Effect.Effect<void, StoreError>
-  readonly remove: (id: string) => Effect.Effect<void, StoreError>
-}
+export type StoreService = ManagedWebhookStore.Service
 
 /**
  * @since 0.1.0
  * @category tags
  */
-export class Store extends Context.Tag("@stripe-sync/source-stripe/ManagedWebhooks/Store")<
-  Store,
-  StoreService
->() {}
+export const Store = ManagedWebhookStore.ManagedWebhookStore
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export type Store = ManagedWebhookStore.ManagedWebhookStore
 
 /**
  * The endpoint is not one this tool manages here (no row in this database, or no marker in Stripe).
