@@ -9,46 +9,12 @@ import { PgProjection, Replay, SyncRuns } from "@stripe-sync/sink-postgres"
 import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
 import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { sinkLayer, withLogging } from "./internal/runtime.js"
+import { sinkLayer, stripeLayer, withLogging } from "./internal/runtime.js"
 import { serve, serveWebhooks } from "./internal/serveCommand.js"
 import { sigma, sigmaLive, sigmaOnce, sigmaOption } from "./internal/sigmaCommand.js"
 import { webhooks } from "./internal/webhooksCommand.js"
 import * as SharedOptions from "./SharedOptions.js"
 import * as Sync from "./Sync.js"
-
-/** A required Stripe key, from `--stripe-api-key` or `STRIPE_API_KEY`. */
-const stripeLayer = (options: SharedOptions.Shared) =>
-  Layer.unwrapEffect(
-    Option.match(options.stripeApiKey, {
-      onNone: () =>
-        Effect.fail(
-          new Sync.UnknownResource({
-            setting: "stripe api key",
-            message: "no Stripe key: pass --stripe-api-key or set STRIPE_API_KEY (sk_… or rk_…)"
-          })
-        ),
-      onSome: (apiKey) => {
-        const key = Redacted.value(apiKey)
-        if (!/^(sk|rk)_(test|live)_/.test(key)) {
-          return Effect.fail(
-            new Sync.UnknownResource({
-              setting: "stripe api key",
-              message: "the Stripe key must be a secret key (sk_test_…, sk_live_…) or a restricted key (rk_…)"
-            })
-          )
-        }
-        return Effect.succeed(
-          StripeClient.layer({
-            apiKey,
-            apiBase: Option.getOrUndefined(options.stripeApiBase),
-            accountId: Option.getOrUndefined(options.accountId),
-            rateLimit: Option.getOrUndefined(options.rateLimit),
-            endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
-          })
-        )
-      }
-    })
-  )
 
 /** Unix seconds from `1700000000` or an ISO date (`2024-01-31`, `2024-01-31T12:00:00Z`). */
 const timestamp = (name: string) =>

@@ -69,7 +69,7 @@ export const snapshot = (
       {},
       { account: account?.connected ? account.id : undefined }
     )
-    const accountId = account?.id ?? String((yield* client.retrieve("/v1/account")).body.id)
+    const accountId = account?.id ?? (yield* client.platformAccountId)
     let data = response.body
     if ("embeddedLists" in resource.value && data.deleted !== true) {
       const list = Backfill.listWith(client)

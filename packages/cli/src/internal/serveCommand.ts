@@ -13,7 +13,7 @@ import { StripeClient, Webhook } from "@stripe-sync/source-stripe"
 import { Config, Console, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import * as SharedOptions from "../SharedOptions.js"
 import * as Sync from "../Sync.js"
-import { sinkLayer, withLogging } from "./runtime.js"
+import { sinkLayer, stripeLayer, withLogging } from "./runtime.js"
 
 /**
  * Options of `serveWebhooks`.
@@ -40,12 +40,13 @@ export interface ServeOptions {
 }
 
 /**
- * The platform account of the Stripe key (`GET /v1/account`).
+ * The platform account of the Stripe key (`--account-id`, else `GET /v1/account`).
  *
  * @since 0.1.0
  */
-export const platformAccountId = Effect.flatMap(StripeClient.StripeClient, (client) =>
-  Effect.map(client.retrieve("/v1/account"), (r) => String(r.body.id))
+export const platformAccountId = Effect.flatMap(
+  StripeClient.StripeClient,
+  (client) => client.platformAccountId
 )
 
 /**
@@ -198,31 +199,22 @@ const resolveSecrets = (flags: ReadonlyArray<Redacted.Redacted<string>>) =>
 const resolveAccount = (
   options: SharedOptions.Shared & { readonly platformAccount: Option.Option<string> }
 ) =>
-  Option.match(options.platformAccount, {
-    onSome: Effect.succeed,
-    onNone: () =>
-      Option.match(options.stripeApiKey, {
-        onNone: () =>
-          Effect.fail(
-            new Sync.UnknownResource({
-              setting: "stripe api key",
-              message:
-                "serve needs the platform account of events without `account`: pass --platform-account acct_…, or a Stripe key (--stripe-api-key or STRIPE_API_KEY) to look it up"
-            })
-          ),
-        onSome: (apiKey) =>
-          platformAccountId.pipe(
-            Effect.provide(
-              StripeClient.layer({
-                apiKey,
-                apiBase: Option.getOrUndefined(options.stripeApiBase),
-                rateLimit: Option.getOrUndefined(options.rateLimit),
-                endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
+  Option.match(
+    Option.orElse(options.platformAccount, () => options.accountId),
+    {
+      onSome: Effect.succeed,
+      onNone: () =>
+        Option.isNone(options.stripeApiKey)
+          ? Effect.fail(
+              new Sync.UnknownResource({
+                setting: "stripe api key",
+                message:
+                  "serve needs the platform account of events without `account`: pass --platform-account acct_…, or a Stripe key (--stripe-api-key or STRIPE_API_KEY) to look it up"
               })
             )
-          )
-      })
-  })
+          : platformAccountId.pipe(Effect.provide(stripeLayer(options)))
+    }
+  )
 
 /**
  * `stripe-sync serve --port <n> --webhook-secret <whsec…>`.

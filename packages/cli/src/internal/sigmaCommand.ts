@@ -4,34 +4,10 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { SigmaPlugin } from "@stripe-sync/plugin-sigma"
-import { StripeClient } from "@stripe-sync/source-stripe"
 import { Console, Duration, Effect, Layer, Option } from "effect"
 import * as SharedOptions from "../SharedOptions.js"
 import * as Sync from "../Sync.js"
-import { sinkLayer, withLogging } from "./runtime.js"
-
-const clientLayer = (options: SharedOptions.Shared) =>
-  Layer.unwrapEffect(
-    Option.match(options.stripeApiKey, {
-      onNone: () =>
-        Effect.fail(
-          new Sync.UnknownResource({
-            setting: "stripe api key",
-            message: "no Stripe key: pass --stripe-api-key or set STRIPE_API_KEY (sk_… or rk_…)"
-          })
-        ),
-      onSome: (apiKey) =>
-        Effect.succeed(
-          StripeClient.layer({
-            apiKey,
-            apiBase: Option.getOrUndefined(options.stripeApiBase),
-            accountId: Option.getOrUndefined(options.accountId),
-            rateLimit: Option.getOrUndefined(options.rateLimit),
-            endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
-          })
-        )
-    })
-  )
+import { sinkLayer, stripeLayer, withLogging } from "./runtime.js"
 
 const report = (target: string) => (outcome: SigmaPlugin.Outcome) =>
   Console.log(
@@ -67,7 +43,7 @@ export const sigmaOnce = (sigma: Option.Option<string>, options: SharedOptions.S
     onSome: (value) =>
       SigmaPlugin.sync(pluginOptions(value, options)).pipe(
         Effect.flatMap(report("sigma")),
-        Effect.provide(Layer.merge(clientLayer(options), sinkLayer(options))),
+        Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options))),
         withLogging(options)
       )
   })
@@ -131,7 +107,7 @@ const sync = Command.make(
         filesBase: Option.getOrUndefined(options.stripeApiBase)
       })
       yield* report(target)(outcome)
-    }).pipe(Effect.provide(Layer.merge(clientLayer(options), sinkLayer(options))), withLogging(options))
+    }).pipe(Effect.provide(Layer.merge(stripeLayer(options), sinkLayer(options))), withLogging(options))
 ).pipe(
   Command.withDescription(
     "Sync Sigma tables into the event log and the sigma schema (append-only tables incrementally, the others refreshed in full)."

@@ -9,32 +9,7 @@ import { PgManagedWebhooks } from "@stripe-sync/sink-postgres"
 import { ManagedWebhooks, StripeClient } from "@stripe-sync/source-stripe"
 import { Console, Effect, Layer, Option, Redacted } from "effect"
 import * as SharedOptions from "../SharedOptions.js"
-import * as Sync from "../Sync.js"
-import { sinkLayer, withLogging } from "./runtime.js"
-
-/** The Stripe client of the shared options (a key is required). */
-const clientLayer = (options: SharedOptions.Shared) =>
-  Layer.unwrapEffect(
-    Option.match(options.stripeApiKey, {
-      onNone: () =>
-        Effect.fail(
-          new Sync.UnknownResource({
-            setting: "stripe api key",
-            message: "no Stripe key: pass --stripe-api-key or set STRIPE_API_KEY (sk_… or rk_…)"
-          })
-        ),
-      onSome: (apiKey) =>
-        Effect.succeed(
-          StripeClient.layer({
-            apiKey,
-            apiBase: Option.getOrUndefined(options.stripeApiBase),
-            accountId: Option.getOrUndefined(options.accountId),
-            rateLimit: Option.getOrUndefined(options.rateLimit),
-            endpointRateLimit: Option.getOrUndefined(options.endpointRateLimit)
-          })
-        )
-    })
-  )
+import { sinkLayer, stripeLayer, withLogging } from "./runtime.js"
 
 /** The Postgres store of managed endpoints as the source's port. */
 const storeLayer = Layer.effect(ManagedWebhooks.Store, PgManagedWebhooks.make())
@@ -44,7 +19,7 @@ const provide =
   <A, E>(effect: Effect.Effect<A, E, StripeClient.StripeClient | ManagedWebhooks.Store>) =>
     effect.pipe(
       Effect.provide(
-        Layer.merge(clientLayer(options), storeLayer.pipe(Layer.provideMerge(sinkLayer(options))))
+        Layer.merge(stripeLayer(options), storeLayer.pipe(Layer.provideMerge(sinkLayer(options))))
       ),
       withLogging(options)
     )
