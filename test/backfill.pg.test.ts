@@ -1,27 +1,13 @@
-/**
- * The backfill end to end: the emulator over HTTP, driven by the official SDK inside our client,
- * real PostgreSQL, and the CLI as a child process where a process has to die.
- */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
 import { PgSink } from "@stripe-sync/sink-postgres"
 import { Catalog, StripeClient } from "@stripe-sync/source-stripe"
-import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
+import type { EmulatorHandle } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Layer, Logger, LogLevel, Random, Redacted } from "effect"
 import * as Sync from "../packages/cli/src/Sync.js"
+import { cli, completeLists, finished, json, waitFor, withEmulator } from "./harness/e2e.js"
 import { PgTest } from "./harness/index.js"
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-const withEmulator = (options: Parameters<typeof startEmulator>[0]) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startEmulator(options)),
-    (e) => Effect.promise(() => e.stop())
-  )
 
 /** The sync's own layers on the test database, in a schema of the test's own. */
 const syncLayer = (emulator: EmulatorHandle, url: string, schema: string) =>
@@ -35,8 +21,6 @@ const syncLayer = (emulator: EmulatorHandle, url: string, schema: string) =>
     PgSink.layerFromUrl({ url: Redacted.make(url), schema, maxConnections: 20 }),
     Logger.minimumLogLevel(LogLevel.Error)
   )
-
-const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
 
 interface Comparison {
   readonly resources: number
@@ -60,19 +44,9 @@ const assertEqualsTruth = (emulator: EmulatorHandle, schema: string, account: st
       const rows = yield* sql<{ id: string; raw: unknown }>`
         SELECT id, _raw_data AS raw FROM ${sql(schema)}.${sql(resource.table)}
         WHERE _account_id = ${account} ORDER BY id COLLATE "C"`
-      const store = emulator.account(account)
-      // the truth as a complete read gives it: lists Stripe truncates hold every item
-      const complete = (o: Record<string, unknown>) => {
-        let out = o
-        for (const embedded of resource.embeddedLists ?? []) {
-          const list = o[embedded.field] as { has_more?: boolean } | undefined
-          if (list?.has_more !== true) continue
-          const data = store.children.get(String(o.id)) ?? []
-          out = { ...out, [embedded.field]: { ...list, data, has_more: false } }
-        }
-        return out
-      }
-      const expected = new Map(truth.map((o) => [String(o.id), json(complete(o))]))
+      const expected = new Map(
+        truth.map((o) => [String(o.id), json(completeLists(emulator, account, resource, o))])
+      )
       assert.deepStrictEqual(
         rows.map((r) => r.id),
         [...expected.keys()].sort(),
@@ -117,36 +91,6 @@ const assertEqualsTruth = (emulator: EmulatorHandle, schema: string, account: st
       )
     }
     return { resources, objects } satisfies Comparison
-  })
-
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(path.join(root, "node_modules/.bin/tsx"), [path.join(root, "packages/cli/src/bin.ts"), ...args], {
-    cwd: root,
-    env: { ...process.env, ...env, FORCE_COLOR: "0" },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-
-const finished = (child: ChildProcess) =>
-  Effect.async<{ code: number | null; signal: string | null; output: string }>((resume) => {
-    let output = ""
-    child.stdout!.on("data", (c: Buffer) => {
-      output += c.toString()
-    })
-    child.stderr!.on("data", (c: Buffer) => {
-      output += c.toString()
-    })
-    child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, output })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
-
-/** Polls `condition` every 50 ms until it holds, failing after `seconds`. */
-const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, seconds = 60) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + seconds * 1000
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("50 millis")
-    }
   })
 
 describe("backfill, end to end", () => {

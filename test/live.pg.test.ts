@@ -1,11 +1,4 @@
-/**
- * Live sync end to end: the Events API poller against the emulator over HTTP, real PostgreSQL, the
- * stripe tables projection and the revalidation drain; `stripe-sync sync` live as a child process.
- */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { CursorStore, EventLog, Memory, Pipeline, RevalidationQueue } from "@stripe-sync/core"
@@ -19,19 +12,12 @@ import {
   StripeEvent
 } from "@stripe-sync/source-stripe"
 import { ChangeDriver } from "@stripe-sync/stripe-emulator"
-import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
+import type { EmulatorHandle } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Either, Exit, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Sync from "../packages/cli/src/Sync.js"
+import { cli, waitFor, withEmulator } from "./harness/e2e.js"
 import { PgTest } from "./harness/index.js"
 import { compareWithTruth } from "./trials/trial.js"
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-const withEmulator = (options: Parameters<typeof startEmulator>[0]) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startEmulator(options)),
-    (e) => Effect.promise(() => e.stop())
-  )
 
 const clientLayer = (emulator: EmulatorHandle) =>
   StripeClient.layer({
@@ -47,16 +33,6 @@ const syncLayer = (emulator: EmulatorHandle, url: string, schema: string) =>
     PgSink.layerFromUrl({ url: Redacted.make(url), schema, maxConnections: 8 }),
     Logger.minimumLogLevel(LogLevel.Error)
   )
-
-/** Polls `condition` every 50 ms until it holds, failing after `seconds`. */
-const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, seconds = 60) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + seconds * 1000
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 /** One poll of every account, then the projection and the revalidation queue until quiet. */
 const pollAndSettle = (accounts: ReadonlyArray<Backfill.Account>, since: number, schema: string) =>
@@ -81,14 +57,6 @@ const pollAndSettle = (accounts: ReadonlyArray<Backfill.Account>, since: number,
       }),
       30
     )
-  })
-
-const cli = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
-  // node itself (not the tsx wrapper), so that SIGTERM and the exit code are the CLI's own
-  spawn(process.execPath, ["--import", "tsx", path.join(root, "packages/cli/src/bin.ts"), ...args], {
-    cwd: root,
-    env: { ...process.env, ...env, FORCE_COLOR: "0" },
-    stdio: ["ignore", "pipe", "pipe"]
   })
 
 describe("live sync, end to end", () => {

@@ -1,25 +1,11 @@
-/**
- * Managed webhook endpoints end to end: the emulator over HTTP, real PostgreSQL, and the CLI as
- * concurrent child processes.
- */
-import { spawn } from "node:child_process"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { PgManagedWebhooks, PgSink } from "@stripe-sync/sink-postgres"
 import { ManagedWebhooks, StripeClient } from "@stripe-sync/source-stripe"
-import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
+import type { EmulatorHandle } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Exit, Layer, Logger, LogLevel, Redacted } from "effect"
+import { cli, finished, withEmulator } from "./harness/e2e.js"
 import { PgTest } from "./harness/index.js"
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-const withEmulator = (options: Parameters<typeof startEmulator>[0]) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startEmulator(options)),
-    (e) => Effect.promise(() => e.stop())
-  )
 
 /** A process's view: its own Stripe client and its own pool on the database. */
 const processLayer = (emulator: EmulatorHandle, url: string, schema: string) =>
@@ -31,27 +17,7 @@ const processLayer = (emulator: EmulatorHandle, url: string, schema: string) =>
     Logger.minimumLogLevel(LogLevel.Error)
   )
 
-const cli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.async<{ code: number | null; output: string }>((resume) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", path.join(root, "packages/cli/src/bin.ts"), ...args],
-      {
-        cwd: root,
-        env: { ...process.env, ...env, FORCE_COLOR: "0" },
-        stdio: ["ignore", "pipe", "pipe"]
-      }
-    )
-    let output = ""
-    child.stdout.on("data", (c: Buffer) => {
-      output += c.toString()
-    })
-    child.stderr.on("data", (c: Buffer) => {
-      output += c.toString()
-    })
-    child.on("exit", (code) => resume(Effect.succeed({ code, output })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+const runCli = (args: ReadonlyArray<string>, env: Record<string, string>) => finished(cli(args, env))
 
 const endpointsIn = (emulator: EmulatorHandle) =>
   emulator.truth("webhook_endpoint").filter((e) => e.deleted !== true)
@@ -72,7 +38,7 @@ describe("managed webhook endpoints", () => {
           const url = "https://sync.example.com/webhooks"
           const results = yield* Effect.all(
             Array.from({ length: 2 }, () =>
-              cli(["webhooks", "create", url, "--schema", "managed_cli", "--log-level", "error"], env)
+              runCli(["webhooks", "create", url, "--schema", "managed_cli", "--log-level", "error"], env)
             ),
             { concurrency: "unbounded" }
           )
@@ -115,7 +81,7 @@ describe("managed webhook endpoints", () => {
             [[ids[0], url, "Some"]]
           )
           // delete through the CLI
-          const deleted = yield* cli(
+          const deleted = yield* runCli(
             ["webhooks", "delete", ids[0]!, "--schema", "managed_cli", "--log-level", "error"],
             env
           )

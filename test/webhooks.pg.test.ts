@@ -8,21 +8,12 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { PgSink } from "@stripe-sync/sink-postgres"
 import { Webhook } from "@stripe-sync/source-stripe"
-import {
-  type EmulatorHandle,
-  type EmulatorOptions,
-  startEmulator
-} from "@stripe-sync/stripe-emulator/Emulator"
+import type { EmulatorHandle } from "@stripe-sync/stripe-emulator/Emulator"
 import { Deferred, Effect, Logger, LogLevel, Redacted } from "effect"
 import Stripe from "stripe"
 import { serveWebhooks } from "../packages/cli/src/internal/serveCommand.js"
+import { json, withEmulator } from "./harness/e2e.js"
 import { FaultProxy, PgTest } from "./harness/index.js"
-
-const withEmulator = (options: EmulatorOptions) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startEmulator(options)),
-    (e) => Effect.promise(() => e.stop())
-  )
 
 const sdk = (emulator: EmulatorHandle) =>
   new Stripe("sk_test_e2e", {
@@ -85,8 +76,6 @@ const deliveredAll = (emulator: EmulatorHandle) =>
     const ok = new Set(records.filter((r) => r.ok).map((r) => r.eventId))
     return records.every((r) => ok.has(r.eventId))
   })
-
-const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
 
 /** The rows of the types' tables equal the emulator's truth: `_raw_data` field by field, deletes as tombstones. */
 const tablesMatch = (emulator: EmulatorHandle, tables: Record<string, string>) =>

@@ -31,6 +31,7 @@ import { ChangeDriver } from "@stripe-sync/stripe-emulator"
 import { type EmulatorHandle, startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { serveWebhooks } from "../../packages/cli/src/internal/serveCommand.js"
+import { completeLists, json, waitFor } from "../harness/e2e.js"
 import * as FaultProxy from "../harness/FaultProxy.js"
 
 /**
@@ -107,18 +108,6 @@ const freePort = () =>
     })
   })
 
-const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
-
-/** Polls `condition` every 25 ms until it holds, failing after `seconds`. */
-const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, seconds = 30) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + seconds * 1000
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("25 millis")
-    }
-  })
-
 /** Every event of every account after `since` (unix seconds, exclusive), as Stripe lists them. */
 const listEvents = (client: StripeClient.Service, accounts: ReadonlyArray<Backfill.Account>, since: number) =>
   Effect.gen(function* () {
@@ -152,23 +141,12 @@ export const compareWithTruth = (emulator: EmulatorHandle, schema: string, accou
     let deleted = 0
     const problems: Array<string> = []
     for (const account of accounts) {
-      const store = emulator.account(account)
       for (const resource of resources) {
         const truth = emulator.truth(resource.object, account)
         const rows = yield* sql<{ id: string; raw: Record<string, unknown>; deleted: boolean }>`
           SELECT id, _raw_data AS raw, deleted FROM ${sql(schema)}.${sql(resource.table)}
           WHERE _account_id = ${account}`
         const byId = new Map(rows.map((r) => [r.id, r]))
-        const complete = (o: Record<string, unknown>) => {
-          let out = o
-          for (const embedded of resource.embeddedLists ?? []) {
-            const list = o[embedded.field] as { has_more?: boolean } | undefined
-            if (list?.has_more !== true) continue
-            const data = store.children.get(String(o.id)) ?? []
-            out = { ...out, [embedded.field]: { ...list, data, has_more: false } }
-          }
-          return out
-        }
         const expectedIds = new Set(truth.map((o) => String(o.id)))
         for (const row of rows) {
           if (!expectedIds.has(row.id))
@@ -188,7 +166,7 @@ export const compareWithTruth = (emulator: EmulatorHandle, schema: string, accou
               problems.push(`${resource.table} ${id}: deleted in the truth, not in the table`)
             continue
           }
-          const want = json(complete(o)) as Record<string, unknown>
+          const want = json(completeLists(emulator, account, resource, o)) as Record<string, unknown>
           const got = { ...row.raw }
           for (const embedded of resource.embeddedLists ?? []) {
             if (!(embedded.field in want)) delete got[embedded.field]
@@ -213,7 +191,9 @@ export const compareWithTruth = (emulator: EmulatorHandle, schema: string, accou
               | { data?: ReadonlyArray<{ id: string }>; has_more?: boolean }
               | undefined
             const data =
-              list?.has_more === true ? (store.children.get(String(o.id)) ?? []) : (list?.data ?? [])
+              list?.has_more === true
+                ? (emulator.account(account).children.get(String(o.id)) ?? [])
+                : (list?.data ?? [])
             for (const item of data) items.set(String(item.id), String(o.id))
           }
           const childRows = yield* sql<{ id: string; parent: string }>`
