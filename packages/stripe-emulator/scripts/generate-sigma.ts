@@ -38,11 +38,10 @@ interface SchemaTable {
   readonly columns: ReadonlyArray<SchemaColumn>
 }
 
-const source = process.argv[2]
-if (source === undefined) {
-  console.error("usage: generate-sigma.ts <path to sigma_schema.json>")
-  process.exit(2)
-}
+/** The schema's path: the first argument, else the shared data beside the checkout (never read at run time). */
+const source =
+  process.argv[2] ??
+  path.join(path.dirname(fileURLToPath(import.meta.url)), "../../../../shared/stripe/sigma_schema.json")
 const schema = JSON.parse(fs.readFileSync(source, "utf8")) as {
   schema: ReadonlyArray<{ tables: ReadonlyArray<SchemaTable> }>
 }
