@@ -295,7 +295,7 @@ describe("live sync, end to end", () => {
     )
 
     it.scoped(
-      "stripe-sync sync: backfill, then live (polling and webhooks) until SIGTERM; random changes converge to the truth",
+      "stripe-sync sync: backfill, then live (polling and webhooks) until SIGTERM; random changes converge to the truth; a restart resumes polling without a second backfill",
       () =>
         Effect.gen(function* () {
           const db = yield* PgTest.TestDatabase
@@ -389,8 +389,61 @@ describe("live sync, end to end", () => {
           child.kill("SIGTERM")
           const code = yield* Effect.promise(() => exited)
           assert.strictEqual(code, 130, output)
+
+          // A restart goes straight to polling from the stored cursor: no second backfill, and the
+          // changes made while it was down arrive.
+          const backfilled = yield* sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM live_cli._events WHERE source = 'backfill'`
+          driver.steps(15)
+          const restarted = cli(
+            [
+              "sync",
+              "--poll-events",
+              "1",
+              "--events-lag",
+              "0",
+              "--schema",
+              "live_cli",
+              "--log-level",
+              "error"
+            ],
+            { DATABASE_URL: db.url, STRIPE_API_KEY: "sk_test_cli", STRIPE_API_BASE: emulator.url }
+          )
+          let again = ""
+          restarted.stdout!.on("data", (c: Buffer) => {
+            again += c.toString()
+          })
+          restarted.stderr!.on("data", (c: Buffer) => {
+            again += c.toString()
+          })
+          const exitedAgain = new Promise<number | null>((resolve) => restarted.on("exit", (c) => resolve(c)))
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              if (restarted.exitCode === null) restarted.kill("SIGKILL")
+            })
+          )
+          yield* waitFor(
+            "the restarted live phase",
+            Effect.sync(() => again.includes("live: polling events every 1 s") || restarted.exitCode !== null)
+          )
+          assert.include(again, "resuming: the last backfill completed", again)
+          assert.notInclude(again, "done:", again)
+          driver.steps(15)
+          yield* waitFor(
+            "the tables to equal the truth after the restart",
+            Effect.map(compareWithTruth(emulator, "live_cli", [emulator.accountId]), (r) => {
+              last = r.problems
+              return r.problems.length === 0
+            }),
+            60
+          ).pipe(Effect.catchAllDefect(() => Effect.fail(new Error(`seed ${seed}: ${last.join("\n")}`))))
+          const backfilledAfter = yield* sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM live_cli._events WHERE source = 'backfill'`
+          assert.strictEqual(backfilledAfter[0]!.n, backfilled[0]!.n, "no second backfill")
+          restarted.kill("SIGTERM")
+          assert.strictEqual(yield* Effect.promise(() => exitedAgain), 130, again)
         }),
-      120_000
+      180_000
     )
   })
 })

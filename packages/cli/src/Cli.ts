@@ -9,6 +9,7 @@ import { PgProjection, Replay, SyncRuns } from "@stripe-sync/sink-postgres"
 import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
 import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import * as Resume from "./internal/resume.js"
 import { sinkLayer, stripeLayer, withLogging } from "./internal/runtime.js"
 import { serve, serveWebhooks } from "./internal/serveCommand.js"
 import { sigma, sigmaLive, sigmaOnce, sigmaOption } from "./internal/sigmaCommand.js"
@@ -176,11 +177,17 @@ const sync = Command.make(
   {
     ...backfillOptions,
     once: Options.boolean("once").pipe(Options.withDescription("Backfill every resource, then exit.")),
+    fullBackfill: Options.boolean("full-backfill").pipe(
+      Options.withDescription(
+        "Read all history again even when a completed backfill and a recent Events API cursor let a restart go straight to polling."
+      )
+    ),
     ...liveOptions,
     sigma: sigmaOption
   },
   ({
     once,
+    fullBackfill,
     pollEvents,
     webhookPort,
     webhookSecret,
@@ -194,11 +201,33 @@ const sync = Command.make(
       : Effect.gen(function* () {
           const secrets = Option.isSome(webhookPort) ? yield* webhookSecrets(webhookSecret) : []
           const started = Math.floor(Date.now() / 1000)
-          yield* backfillThenReport(options, [])
           const client = yield* StripeClient.StripeClient
-          const platformAccountId = yield* client.platformAccountId
           // polling is the default live mode: it needs no public URL
           const poll = Option.isSome(pollEvents) || Option.isNone(webhookPort)
+          // a restart goes straight to polling when the log already holds a complete backfill and
+          // the Events API still has every event since the cursor
+          const decision: Resume.Decision =
+            poll && !fullBackfill
+              ? yield* Resume.decide({
+                  accounts: yield* Backfill.accounts(client, connected(options.connectedAccounts)),
+                  objects: (yield* Sync.resolveResources([])).map((r) => r.object),
+                  now: started
+                })
+              : {
+                  _tag: "Backfill",
+                  reason: fullBackfill
+                    ? "--full-backfill"
+                    : "webhooks alone cannot bring a restart up to date"
+                }
+          if (decision._tag === "Resume") {
+            yield* Console.log(
+              `resuming: the last backfill completed and the Events API is polled from ${new Date(decision.oldestCursor * 1000).toISOString()} (--full-backfill reads all history again)`
+            )
+          } else {
+            yield* Effect.logDebug(`backfilling: ${decision.reason}`)
+            yield* backfillThenReport(options, [])
+          }
+          const platformAccountId = yield* client.platformAccountId
           yield* Console.log(
             `live: ${[poll ? `polling events every ${Option.getOrElse(pollEvents, () => 5)} s` : "", Option.isSome(webhookPort) ? `webhooks on port ${webhookPort.value}` : ""].filter((s) => s.length > 0).join(" and ")}; Ctrl-C to stop`
           )
@@ -206,7 +235,9 @@ const sync = Command.make(
             connectedAccounts: connected(options.connectedAccounts),
             pollEvents: poll ? Duration.seconds(Option.getOrElse(pollEvents, () => 5)) : undefined,
             lag: eventsLag,
-            pollFrom: started - eventsLag,
+            // after a backfill: from its start (minus the lag), so nothing changed meanwhile is lost;
+            // on a resume: from the stored cursors
+            pollFrom: decision._tag === "Resume" ? undefined : started - eventsLag,
             revalidate: Option.getOrUndefined(
               Option.map(revalidate, (r) =>
                 r
