@@ -9,8 +9,11 @@
  *   become visible late (within `overlap` of where the last pass ended) are still read;
  * - the ids already stored within the overlap are kept in the cursor and skipped (and the log
  *   deduplicates by `(account, event id)` anyway);
- * - the window is paged completely (Stripe lists newest first), then emitted oldest first in batches
- *   whose cursor holds once they are stored: a crash resumes after the last stored batch.
+ * - the window is read in slices of time, each paged completely (Stripe lists newest first) and then
+ *   emitted oldest first in batches whose cursor holds once they are stored: a crash resumes after
+ *   the last stored batch. A slice holds at most `maxEventsPerSlice` events in memory: one with more
+ *   is dropped and read again at half the span (the span then adapts to the density of events), so a
+ *   catch-up after a long downtime reads days of events with flat memory.
  *
  * A cursor older than Stripe's event retention (30 days) cannot be continued: the pass fails with
  * `EventsRetentionExceeded`, which names the command that re-reads the current state (a backfill).
@@ -19,7 +22,7 @@
  */
 import type * as Event from "@stripe-sync/core/Event"
 import * as Source from "@stripe-sync/core/Source"
-import { Chunk, Data, Duration, Effect, Either, Option, Schema, Stream } from "effect"
+import { Chunk, Data, Duration, Effect, Either, Option, Ref, Schema, Stream } from "effect"
 import type * as Backfill from "./Backfill.js"
 import * as Revalidate from "./Revalidate.js"
 import type * as StripeClient from "./StripeClient.js"
@@ -101,6 +104,8 @@ export interface Options {
   readonly once?: boolean | undefined
   /** Events per appended batch (default 100). */
   readonly batchSize?: number | undefined
+  /** Events held in memory per slice of the window at most (default 5,000; a single second may hold more). */
+  readonly maxEventsPerSlice?: number | undefined
 }
 
 const createdOf = (e: Record<string, unknown>): number => (typeof e.created === "number" ? e.created : 0)
@@ -113,16 +118,18 @@ const stripeNow = (client: StripeClient.Service, account: Backfill.Account) =>
   )
 
 /**
- * Reads the events of one account with `created` in `(after, upTo]`, oldest first.
+ * Reads the events of one account with `created` in `(after, upTo]`, oldest first; none when the
+ * slice holds more than `cap` events and spans more than one second (read it in smaller slices).
  */
-const readWindow = (
+const readSlice = (
   client: StripeClient.Service,
   account: Backfill.Account,
   after: number,
-  upTo: number
-): Effect.Effect<ReadonlyArray<Record<string, unknown>>, StripeError.StripeError> =>
+  upTo: number,
+  cap: number
+): Effect.Effect<Option.Option<ReadonlyArray<Record<string, unknown>>>, StripeError.StripeError> =>
   Effect.gen(function* () {
-    if (upTo <= after) return []
+    if (upTo <= after) return Option.some([])
     const requestOptions = { account: account.connected ? account.id : undefined }
     const collected: Array<Record<string, unknown>> = []
     let startingAfter: string | undefined
@@ -140,13 +147,14 @@ const readWindow = (
       collected.push(...page.data)
       const last = page.data[page.data.length - 1]
       if (!page.has_more || last === undefined) break
+      if (collected.length >= cap && upTo - after > 1) return Option.none()
       startingAfter = String(last.id)
     }
     // Stripe lists newest first (created desc, and within a second its own order): reversed, the
     // oldest comes first. A stable sort by created keeps that order within a second.
     const oldestFirst = collected.reverse()
     oldestFirst.sort((a, b) => createdOf(a) - createdOf(b))
-    return oldestFirst
+    return Option.some(oldestFirst)
   })
 
 /**
@@ -160,6 +168,7 @@ export const make = (options: Options) => {
   const overlap = options.overlap ?? 30
   const interval = options.interval ?? Duration.seconds(5)
   const batchSize = options.batchSize ?? 100
+  const maxEventsPerSlice = Math.max(100, options.maxEventsPerSlice ?? 5_000)
   const revalidate = new Set(options.revalidate ?? [])
   const platform = options.accounts.find((a) => !a.connected)?.id ?? options.accounts[0]?.id ?? ""
   const client = options.client
@@ -196,88 +205,118 @@ export const make = (options: Options) => {
       return out
     })
 
-  /** One pass over one account: the batches to append, each with the cursor true once stored. */
-  const passAccount = (account: Backfill.Account, state: Cursor) =>
-    Effect.gen(function* () {
-      const now = yield* stripeNow(client, account)
-      const windowEnd = now - lag
-      const stored = state.accounts[account.id]
-      const cursor: AccountCursor =
-        stored === undefined
-          ? { upTo: options.startAfter ?? windowEnd, seen: [] }
-          : options.startAfter !== undefined && stored.upTo < options.startAfter
-            ? { upTo: options.startAfter, seen: [] }
-            : stored
-      if (cursor.upTo < now - retentionSeconds) {
-        return yield* new EventsRetentionExceeded({
-          accountId: account.id,
-          since: cursor.upTo,
-          message: `the events polling cursor of ${account.id} is at ${new Date(cursor.upTo * 1000).toISOString()}, older than Stripe's 30-day event retention, so the events after it can no longer be read. Run \`stripe-sync sync\`: it backfills the current state first, then polls from there`
-        })
-      }
-      const upTo = Math.max(windowEnd, cursor.upTo)
-      const window = yield* readWindow(client, account, cursor.upTo - overlap, upTo)
-      const createdById = new Map(window.map((e) => [String(e.id), createdOf(e)]))
-      const seen = new Set(cursor.seen)
-      const fresh = window.filter((e) => !seen.has(String(e.id)))
-      const withAccount = (c: AccountCursor): Cursor => ({ accounts: { ...state.accounts, [account.id]: c } })
-      /**
-       * The cursor once `fresh[0, end)` is stored: every second before the next unread event is
-       * complete; the ids within the overlap (and of a partly stored second) are kept to skip them.
-       */
-      const cursorAfter = (end: number): AccountCursor => {
-        const next = fresh[end]
-        const doneUpTo = next === undefined ? upTo : Math.max(cursor.upTo, createdOf(next) - 1)
-        const ids = [...cursor.seen, ...fresh.slice(0, end).map((e) => String(e.id))]
-        return {
-          upTo: doneUpTo,
-          seen: ids.filter((id) => (createdById.get(id) ?? Number.NEGATIVE_INFINITY) > doneUpTo - overlap)
-        }
-      }
-      const batches: Array<{ events: ReadonlyArray<Event.Event>; cursor: Cursor }> = []
-      for (let start = 0; start < fresh.length; start += batchSize) {
-        const end = Math.min(start + batchSize, fresh.length)
-        batches.push({
-          events: yield* toEvents(account, fresh.slice(start, end)),
-          cursor: withAccount(cursorAfter(end))
-        })
-      }
-      const last = withAccount(cursorAfter(fresh.length))
-      // nothing new: the cursor still moves (a batch without events stores only the cursor)
-      if (batches.length === 0) batches.push({ events: [], cursor: last })
-      return { batches, next: last }
-    })
+  /** A batch to append and the cursor (of every account) true once it is stored. */
+  type Polled = { readonly events: ReadonlyArray<Event.Event>; readonly cursor: Cursor }
 
-  const pass = (state: Cursor) =>
-    Effect.gen(function* () {
-      let current = state
-      const all: Array<{ events: ReadonlyArray<Event.Event>; cursor: Cursor }> = []
-      for (const account of options.accounts) {
-        const { batches, next } = yield* passAccount(account, current)
-        all.push(...batches)
-        current = next
-      }
-      return { batches: all, next: current }
-    })
+  /** A slice of an account's window still to read: from `from` (exclusive), about `span` seconds. */
+  interface Slice {
+    readonly from: number
+    readonly span: number
+    /** The account's cursor once everything before `from` is stored. */
+    readonly cursor: AccountCursor
+    /** `created` of the ids read so far (to keep only the overlap's ids in the cursor). */
+    readonly created: Map<string, number>
+  }
+
+  /**
+   * One pass over one account, slice after slice up to Stripe's now minus the lag: the batches to
+   * append, each with the cursor (of every account) true once stored; `state` follows them.
+   */
+  const passAccount = (account: Backfill.Account, state: Ref.Ref<Cursor>) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const now = yield* stripeNow(client, account)
+        const windowEnd = now - lag
+        const stored = (yield* Ref.get(state)).accounts[account.id]
+        const cursor: AccountCursor =
+          stored === undefined
+            ? { upTo: options.startAfter ?? windowEnd, seen: [] }
+            : options.startAfter !== undefined && stored.upTo < options.startAfter
+              ? { upTo: options.startAfter, seen: [] }
+              : stored
+        if (cursor.upTo < now - retentionSeconds) {
+          return yield* new EventsRetentionExceeded({
+            accountId: account.id,
+            since: cursor.upTo,
+            message: `the events polling cursor of ${account.id} is at ${new Date(cursor.upTo * 1000).toISOString()}, older than Stripe's 30-day event retention, so the events after it can no longer be read. Run \`stripe-sync sync\`: it backfills the current state first, then polls from there`
+          })
+        }
+        const upTo = Math.max(windowEnd, cursor.upTo)
+        const from = cursor.upTo - overlap
+        const first: Slice = { from, span: Math.max(1, upTo - from), cursor, created: new Map() }
+        return Stream.paginateChunkEffect(first, (slice) =>
+          Effect.gen(function* () {
+            const end = Math.min(upTo, slice.from + slice.span)
+            const read = yield* readSlice(client, account, slice.from, end, maxEventsPerSlice)
+            if (Option.isNone(read)) {
+              // too many events to hold at once: the same slice, half as long
+              const smaller: Slice = { ...slice, span: Math.max(1, Math.floor(slice.span / 2)) }
+              return [Chunk.empty<Polled>(), Option.some(smaller)] as const
+            }
+            const window = read.value
+            for (const e of window) slice.created.set(String(e.id), createdOf(e))
+            const seen = new Set(slice.cursor.seen)
+            const fresh = window.filter((e) => !seen.has(String(e.id)))
+            /**
+             * The cursor once `fresh[0, n)` is stored: every second before the next unread event is
+             * complete; the ids within the overlap (and of a partly stored second) are kept to skip them.
+             */
+            const cursorAfter = (n: number): AccountCursor => {
+              const next = fresh[n]
+              const doneUpTo = Math.max(slice.cursor.upTo, next === undefined ? end : createdOf(next) - 1)
+              const ids = [...slice.cursor.seen, ...fresh.slice(0, n).map((e) => String(e.id))]
+              return {
+                upTo: doneUpTo,
+                seen: ids.filter(
+                  (id) => (slice.created.get(id) ?? Number.NEGATIVE_INFINITY) > doneUpTo - overlap
+                )
+              }
+            }
+            const withAccount = (c: AccountCursor) =>
+              Ref.updateAndGet(state, (all): Cursor => ({ accounts: { ...all.accounts, [account.id]: c } }))
+            const batches: Array<Polled> = []
+            for (let start = 0; start < fresh.length; start += batchSize) {
+              const stop = Math.min(start + batchSize, fresh.length)
+              batches.push({
+                events: yield* toEvents(account, fresh.slice(start, stop)),
+                cursor: yield* withAccount(cursorAfter(stop))
+              })
+            }
+            const after = cursorAfter(fresh.length)
+            // nothing new: the cursor still moves (a batch without events stores only the cursor)
+            if (batches.length === 0) batches.push({ events: [], cursor: yield* withAccount(after) })
+            if (end >= upTo) return [Chunk.unsafeFromArray(batches), Option.none()] as const
+            for (const [id, created] of slice.created) {
+              if (created <= after.upTo - overlap) slice.created.delete(id)
+            }
+            // the next span aims at half the cap for the density just seen, at most twice as long
+            const span =
+              window.length === 0
+                ? slice.span * 2
+                : Math.max(
+                    1,
+                    Math.min(slice.span * 2, Math.floor((slice.span * maxEventsPerSlice) / 2 / window.length))
+                  )
+            const next: Slice = { from: end, span, cursor: after, created: slice.created }
+            return [Chunk.unsafeFromArray(batches), Option.some(next)] as const
+          })
+        )
+      })
+    )
 
   return Source.make({
     name: sourceName,
     cursor: Cursor,
     read: (from) =>
-      Stream.paginateChunkEffect(
-        { state: Option.getOrElse(from, (): Cursor => ({ accounts: {} })), first: true },
-        ({ state, first }) =>
-          Effect.zipRight(
-            first ? Effect.void : Effect.sleep(interval),
-            Effect.map(
-              pass(state),
-              ({ batches, next }) =>
-                [
-                  Chunk.unsafeFromArray(batches),
-                  options.once === true ? Option.none() : Option.some({ state: next, first: false })
-                ] as const
-            )
+      Stream.unwrap(
+        Effect.map(Ref.make(Option.getOrElse(from, (): Cursor => ({ accounts: {} }))), (state) => {
+          const pass = Stream.flatMap(Stream.fromIterable(options.accounts), (account) =>
+            passAccount(account, state)
           )
+          return options.once === true
+            ? pass
+            : Stream.forever(Stream.concat(pass, Stream.drain(Stream.fromEffect(Effect.sleep(interval)))))
+        })
       )
   })
 }

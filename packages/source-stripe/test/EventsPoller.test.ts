@@ -21,7 +21,7 @@ const platform = "acct_platform"
 
 const fakeStripe = (events: Array<FakeEvent>) => {
   const clock = { now: 1_000 }
-  const calls: Array<{ account: string | undefined; params: Record<string, unknown> }> = []
+  const calls: Array<{ account: string | undefined; params: Record<string, unknown>; returned: number }> = []
   const order = (a: FakeEvent, b: FakeEvent) => b.created - a.created || (a.id < b.id ? 1 : -1)
   const body = (e: FakeEvent) => ({
     id: e.id,
@@ -39,7 +39,6 @@ const fakeStripe = (events: Array<FakeEvent>) => {
     request: () => Effect.dieMessage("not used"),
     list: (_path, params = {}, options) =>
       Effect.sync(() => {
-        calls.push({ account: options?.account, params })
         const gt = params["created[gt]"] as number | undefined
         const lte = params["created[lte]"] as number | undefined
         let rows = events
@@ -51,6 +50,7 @@ const fakeStripe = (events: Array<FakeEvent>) => {
           rows = rows.filter((e) => order(e, anchor) > 0)
         }
         const limit = Number(params.limit ?? 10)
+        calls.push({ account: options?.account, params, returned: Math.min(limit, rows.length) })
         return {
           data: rows.slice(0, limit).map(body),
           has_more: rows.length > limit,
@@ -180,6 +180,46 @@ describe("EventsPoller", () => {
       )
       assert.strictEqual((yield* log.head).position, 20n, "no event offered twice")
     }).pipe(Effect.provide(Memory.layer))
+  )
+
+  it.effect(
+    "a long downtime is read in slices that hold a bounded number of events, oldest first, each once",
+    () =>
+      Effect.gen(function* () {
+        // ten days of events: sparse stretches, dense ones, and one second with more than a slice holds
+        const events: Array<FakeEvent> = []
+        for (let i = 0; i < 1_500; i++)
+          events.push({ id: `evt_a${i}`, created: 1_000_000 + i * 500, visibleAt: 0 })
+        for (let i = 0; i < 1_200; i++) events.push({ id: `evt_b${i}`, created: 1_400_000 + i, visibleAt: 0 })
+        for (let i = 0; i < 250; i++) events.push({ id: `evt_c${i}`, created: 1_700_000, visibleAt: 0 })
+        const stripe = fakeStripe(events)
+        stripe.clock.now = 1_864_000
+        const cap = 200
+        yield* Pipeline.runSource(
+          EventsPoller.make({
+            client: stripe.client,
+            accounts,
+            lag: 5,
+            startAfter: 999_999,
+            maxEventsPerSlice: cap,
+            once: true
+          })
+        )
+        const expected = [...events]
+          .sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .map((e) => e.id)
+        assert.deepStrictEqual(yield* logged, expected)
+        // what one slice fetched: at most the cap and one more page, unless it is a single second
+        const perSlice = new Map<string, number>()
+        for (const call of stripe.calls) {
+          const gt = call.params["created[gt]"] as number | undefined
+          const lte = call.params["created[lte]"] as number | undefined
+          if (gt === undefined || lte === undefined || lte - gt <= 1) continue
+          const key = `${gt}:${lte}`
+          perSlice.set(key, (perSlice.get(key) ?? 0) + call.returned)
+        }
+        for (const [slice, fetched] of perSlice) assert.isAtMost(fetched, cap + 100, slice)
+      }).pipe(Effect.provide(Memory.layer))
   )
 
   it.effect("connected accounts are read with Stripe-Account, each into its own account", () =>
