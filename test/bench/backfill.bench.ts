@@ -1,5 +1,7 @@
 /**
- * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget]`
+ * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget]` (`--small 0` skips the small
+ *  run; the sync runs in this process: to profile it, run the script with node flags directly,
+ * e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/backfill.bench.ts --small 0 …`)
  *
  * 1. fast: the emulator (its own process) with no latency and no rate limit, an account of about
  *    100,000 objects in the emulator's usual mix: objects/s end to end (first request to the last
@@ -9,6 +11,9 @@
  *    objects over large resources: the share of the request budget used (requests/s ÷ 25) and
  *    objects/s.
  *
+ * 3. source (only with `--only source`): the backfill source alone at `--scale`, its cursors in
+ *    memory and its events dropped: the CPU the reading side costs per object and per request.
+ *
  * Each scenario starts its own embedded PostgreSQL in a temporary directory, removed afterwards.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -16,9 +21,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { CursorStore, Memory } from "@stripe-sync/core"
 import { PgSink } from "@stripe-sync/sink-postgres"
-import { Catalog, StripeClient } from "@stripe-sync/source-stripe"
-import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
+import { Effect, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
 import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
 import * as Sync from "../../packages/cli/src/Sync.js"
 
@@ -56,12 +62,21 @@ const startEmulator = (args: ReadonlyArray<string>): Promise<EmulatorProcess> =>
     child.on("exit", (code) => reject(new Error(`emulator exited (${code}): ${out}`)))
   })
 
-const stats = async (url: string): Promise<{ requests: number; limited: number }> => {
+const stats = async (
+  url: string
+): Promise<{ requests: number; limited: number; byPath: Map<string, number> }> => {
   const r = await fetch(`${url}/_emulator/stats`)
   const body = (await r.json()) as { requests: number; byPath: Record<string, Record<string, number>> }
   let limited = 0
-  for (const statuses of Object.values(body.byPath)) limited += statuses["429"] ?? 0
-  return { requests: body.requests, limited }
+  const byPath = new Map<string, number>()
+  for (const [p, statuses] of Object.entries(body.byPath)) {
+    limited += statuses["429"] ?? 0
+    byPath.set(
+      p,
+      Object.values(statuses).reduce((a, b) => a + b, 0)
+    )
+  }
+  return { requests: body.requests, limited, byPath }
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
@@ -72,6 +87,8 @@ interface Figures {
   readonly requests: number
   /** Requests the emulator refused with 429 (counted in `requests`). */
   readonly limited: number
+  /** The endpoints asked most, with their request counts. */
+  readonly topPaths: ReadonlyArray<readonly [string, number]>
   readonly peakRss: number
   /** CPU seconds of the sync process (user + system) over the run. */
   readonly cpuSeconds: number
@@ -79,12 +96,36 @@ interface Figures {
   readonly emulatorObjects: number
 }
 
+type Stats = Awaited<ReturnType<typeof stats>>
+
+const figures = (
+  emulator: EmulatorProcess,
+  before: Stats,
+  after: Stats,
+  f: { objects: number; seconds: number; peakRss: number; cpu: NodeJS.CpuUsage }
+): Figures => ({
+  objects: f.objects,
+  seconds: f.seconds,
+  requests: after.requests - before.requests,
+  limited: after.limited - before.limited,
+  topPaths: [...after.byPath]
+    .map(([p, n]) => [p, n - (before.byPath.get(p) ?? 0)] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6),
+  peakRss: f.peakRss,
+  cpuSeconds: (f.cpu.user + f.cpu.system) / 1e6,
+  emulatorStartupMs: emulator.startupMs,
+  emulatorObjects: emulator.objects
+})
+
 const run = async (options: {
   readonly emulatorArgs: ReadonlyArray<string>
   readonly resources: ReadonlyArray<Catalog.Resource>
   readonly rateLimit: number
   readonly endpointRateLimit: number
   readonly concurrency: number
+  /** `source`: the backfill source alone, its cursors in memory, its events dropped (no Postgres). */
+  readonly sourceOnly?: boolean
 }): Promise<Figures> => {
   const tmp = fs.mkdtempSync(path.join("/tmp", "stripe-sync-bench-"))
   fs.chmodSync(tmp, 0o755)
@@ -97,17 +138,43 @@ const run = async (options: {
     return await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
+          const client = StripeClient.layer({
+            apiKey: Redacted.make("sk_test_bench"),
+            apiBase: emulator.url,
+            rateLimit: options.rateLimit,
+            endpointRateLimit: options.endpointRateLimit,
+            maxInFlight: 64
+          })
+          if (options.sourceOnly === true) {
+            return yield* Effect.gen(function* () {
+              const stripe = yield* StripeClient.StripeClient
+              const accounts = yield* Backfill.accounts(stripe)
+              const before = yield* Effect.promise(() => stats(emulator.url))
+              peakRss = process.memoryUsage().rss
+              const cpuBefore = process.cpuUsage()
+              const started = Date.now()
+              const store = yield* CursorStore.CursorStore
+              let objects = 0
+              yield* Backfill.make({
+                list: Backfill.listWith(stripe),
+                resources: options.resources,
+                accounts,
+                apiVersion: stripe.apiVersion,
+                concurrency: options.concurrency
+              }).read.pipe(
+                Stream.runForEach((batch) => {
+                  objects += batch.events.length
+                  return store.put(batch.cursors)
+                })
+              )
+              const seconds = (Date.now() - started) / 1000
+              const after = yield* Effect.promise(() => stats(emulator.url))
+              const cpu = process.cpuUsage(cpuBefore)
+              return figures(emulator, before, after, { objects, seconds, peakRss, cpu })
+            }).pipe(Effect.provide(Layer.mergeAll(client, Memory.layer)))
+          }
           const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
-          const layer = Layer.mergeAll(
-            StripeClient.layer({
-              apiKey: Redacted.make("sk_test_bench"),
-              apiBase: emulator.url,
-              rateLimit: options.rateLimit,
-              endpointRateLimit: options.endpointRateLimit,
-              maxInFlight: 64
-            }),
-            PgSink.layerFromUrl({ url: db.url, maxConnections: 20 })
-          )
+          const layer = Layer.mergeAll(client, PgSink.layerFromUrl({ url: db.url, maxConnections: 20 }))
           return yield* Effect.gen(function* () {
             const before = yield* Effect.promise(() => stats(emulator.url))
             peakRss = process.memoryUsage().rss
@@ -120,16 +187,12 @@ const run = async (options: {
             })
             const after = yield* Effect.promise(() => stats(emulator.url))
             const cpu = process.cpuUsage(cpuBefore)
-            return {
+            return figures(emulator, before, after, {
               objects: result.objects,
               seconds: result.seconds,
-              requests: after.requests - before.requests,
-              limited: after.limited - before.limited,
               peakRss,
-              cpuSeconds: (cpu.user + cpu.system) / 1e6,
-              emulatorStartupMs: emulator.startupMs,
-              emulatorObjects: emulator.objects
-            }
+              cpu
+            })
           }).pipe(Effect.provide(layer))
         })
       ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
@@ -145,6 +208,7 @@ const print = (label: string, f: Figures) => {
   console.log(
     `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); sync process CPU ${f.cpuSeconds.toFixed(1)} s (${Math.round(f.objects / f.cpuSeconds).toLocaleString("en-US")} objects per CPU second); peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
   )
+  console.log(`  most asked: ${f.topPaths.map(([p, n]) => `${p} ${n.toLocaleString("en-US")}`).join(", ")}`)
 }
 
 const main = async () => {
@@ -156,10 +220,27 @@ const main = async () => {
       concurrency: 16,
       resources: Catalog.defaults
     }
-    const small = await run({ ...fast, emulatorArgs: ["--scale", values.small!] })
-    print(`fast, scale ${values.small}`, small)
+    if (Number(values.small) > 0) {
+      const small = await run({ ...fast, emulatorArgs: ["--scale", values.small!] })
+      print(`fast, scale ${values.small}`, small)
+    }
     const full = await run({ ...fast, emulatorArgs: ["--scale", values.scale!] })
     print(`fast, scale ${values.scale}`, full)
+  }
+  if (values.only === "source") {
+    // the source side alone (no Postgres): what reading Stripe costs the sync process per object
+    const source = await run({
+      rateLimit: 100_000,
+      endpointRateLimit: 100_000,
+      concurrency: 16,
+      resources: Catalog.defaults,
+      sourceOnly: true,
+      emulatorArgs: ["--scale", values.scale!]
+    })
+    print(`source only, scale ${values.scale}`, source)
+    console.log(
+      `  ${Math.round((source.cpuSeconds * 1e6) / source.objects)} µs CPU per object, ${Math.round((source.cpuSeconds * 1e6) / source.requests)} µs per request`
+    )
   }
   if (values.only === undefined || values.only === "budget") {
     // large resources that list without a parent, so every request pages 100 objects

@@ -1,8 +1,14 @@
 /**
  * Token buckets for Stripe's limits: one per account (every stream of that account shares it)
  * and one per account and endpoint, created on first use and kept for the life of the scope.
+ *
+ * Each bucket is a virtual-scheduling token bucket (GCRA): a bucket of `perSecond` tokens, refilled
+ * at one token every `1 / perSecond` s, kept as the time at which it would be full again. A request
+ * takes its slot at once (first come, first served, no lock: the bookkeeping is synchronous) and
+ * sleeps until the slot's time when the bucket is empty. This is per request on the hot path, so it
+ * costs a clock read and two additions instead of a fiber and a semaphore.
  */
-import { Effect, RateLimiter, Scope } from "effect"
+import { Clock, Effect, type Scope } from "effect"
 
 export interface Limits {
   /** Requests per second for one account. */
@@ -20,29 +26,67 @@ export interface Limiters {
   ) => Effect.Effect<A, E, R>
 }
 
+interface Bucket {
+  /** Milliseconds between two tokens. */
+  readonly interval: number
+  /** How far ahead of now the bucket may be booked: a full bucket's worth of tokens, minus one. */
+  readonly tolerance: number
+  /** The time (ms) at which the bucket would be full again. */
+  tat: number
+}
+
+const bucketOf = (perSecond: number): Bucket => {
+  const interval = 1000 / Math.max(perSecond, Number.MIN_VALUE)
+  return { interval, tolerance: interval * (Math.max(1, Math.floor(perSecond)) - 1), tat: 0 }
+}
+
+/** Takes a token: the milliseconds to wait for it (0 when one is free now). */
+const take = (bucket: Bucket, now: number): number => {
+  const tat = Math.max(bucket.tat, now)
+  const at = tat - bucket.tolerance
+  bucket.tat = tat + bucket.interval
+  return at > now ? at - now : 0
+}
+
+const wait = (bucket: Bucket): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const ms = take(bucket, now)
+    return ms > 0 ? Effect.sleep(ms) : Effect.void
+  })
+
 export const make = (limits: Limits): Effect.Effect<Limiters, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const buckets = new Map<string, RateLimiter.RateLimiter>()
-    const lock = yield* Effect.makeSemaphore(1)
-    const bucket = (key: string, perSecond: number) =>
-      lock.withPermits(1)(
-        Effect.suspend(() => {
-          const found = buckets.get(key)
-          if (found) return Effect.succeed(found)
-          return RateLimiter.make({ limit: perSecond, interval: "1 second", algorithm: "token-bucket" }).pipe(
-            Scope.extend(scope),
-            Effect.tap((limiter) => Effect.sync(() => buckets.set(key, limiter)))
-          )
-        })
-      )
+  Effect.sync(() => {
+    const accounts = new Map<string, Bucket>()
+    const endpoints = new Map<string, Map<string, Bucket>>()
+    const accountBucket = (account: string): Bucket => {
+      let found = accounts.get(account)
+      if (found === undefined) {
+        found = bucketOf(limits.perAccount)
+        accounts.set(account, found)
+      }
+      return found
+    }
+    const endpointBucket = (account: string, endpoint: string): Bucket => {
+      let perAccount = endpoints.get(account)
+      if (perAccount === undefined) {
+        perAccount = new Map()
+        endpoints.set(account, perAccount)
+      }
+      let found = perAccount.get(endpoint)
+      if (found === undefined) {
+        found = bucketOf(limits.perEndpoint)
+        perAccount.set(endpoint, found)
+      }
+      return found
+    }
     return {
       limit: (account, endpoint, effect) =>
-        Effect.gen(function* () {
-          const perAccount = yield* bucket(`account ${account}`, limits.perAccount)
-          const perEndpoint = yield* bucket(`endpoint ${account} ${endpoint}`, limits.perEndpoint)
+        Effect.suspend(() =>
           // the endpoint's token first: a request held by its endpoint does not hold an account token
-          return yield* perEndpoint(perAccount(effect))
-        })
+          wait(endpointBucket(account, endpoint)).pipe(
+            Effect.zipRight(Effect.suspend(() => wait(accountBucket(account)))),
+            Effect.zipRight(effect)
+          )
+        )
     }
   })
