@@ -34,7 +34,9 @@ const { values } = parseArgs({
     scale: { type: "string", default: "23.3" },
     small: { type: "string", default: "2.33" },
     only: { type: "string" },
-    seconds: { type: "string", default: "0" }
+    seconds: { type: "string", default: "0" },
+    /** Tables to backfill instead of the default set (comma-separated), e.g. for a profile. */
+    resources: { type: "string" }
   }
 })
 
@@ -90,6 +92,8 @@ interface Figures {
   /** The endpoints asked most, with their request counts. */
   readonly topPaths: ReadonlyArray<readonly [string, number]>
   readonly peakRss: number
+  /** RSS of the sync process when the backfill started. */
+  readonly startRss: number
   /** CPU seconds of the sync process (user + system) over the run. */
   readonly cpuSeconds: number
   readonly emulatorStartupMs: number
@@ -102,7 +106,7 @@ const figures = (
   emulator: EmulatorProcess,
   before: Stats,
   after: Stats,
-  f: { objects: number; seconds: number; peakRss: number; cpu: NodeJS.CpuUsage }
+  f: { objects: number; seconds: number; peakRss: number; startRss: number; cpu: NodeJS.CpuUsage }
 ): Figures => ({
   objects: f.objects,
   seconds: f.seconds,
@@ -113,6 +117,7 @@ const figures = (
     .sort((a, b) => b[1] - a[1])
     .slice(0, 6),
   peakRss: f.peakRss,
+  startRss: f.startRss,
   cpuSeconds: (f.cpu.user + f.cpu.system) / 1e6,
   emulatorStartupMs: emulator.startupMs,
   emulatorObjects: emulator.objects
@@ -150,7 +155,8 @@ const run = async (options: {
               const stripe = yield* StripeClient.StripeClient
               const accounts = yield* Backfill.accounts(stripe)
               const before = yield* Effect.promise(() => stats(emulator.url))
-              peakRss = process.memoryUsage().rss
+              const startRss = process.memoryUsage().rss
+              peakRss = startRss
               const cpuBefore = process.cpuUsage()
               const started = Date.now()
               const store = yield* CursorStore.CursorStore
@@ -170,14 +176,15 @@ const run = async (options: {
               const seconds = (Date.now() - started) / 1000
               const after = yield* Effect.promise(() => stats(emulator.url))
               const cpu = process.cpuUsage(cpuBefore)
-              return figures(emulator, before, after, { objects, seconds, peakRss, cpu })
+              return figures(emulator, before, after, { objects, seconds, peakRss, startRss, cpu })
             }).pipe(Effect.provide(Layer.mergeAll(client, Memory.layer)))
           }
           const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
           const layer = Layer.mergeAll(client, PgSink.layerFromUrl({ url: db.url, maxConnections: 20 }))
           return yield* Effect.gen(function* () {
             const before = yield* Effect.promise(() => stats(emulator.url))
-            peakRss = process.memoryUsage().rss
+            const startRss = process.memoryUsage().rss
+            peakRss = startRss
             const cpuBefore = process.cpuUsage()
             const result = yield* Sync.backfill({
               resources: options.resources,
@@ -191,6 +198,7 @@ const run = async (options: {
               objects: result.objects,
               seconds: result.seconds,
               peakRss,
+              startRss,
               cpu
             })
           }).pipe(Effect.provide(layer))
@@ -206,10 +214,19 @@ const run = async (options: {
 
 const print = (label: string, f: Figures) => {
   console.log(
-    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); sync process CPU ${f.cpuSeconds.toFixed(1)} s (${Math.round(f.objects / f.cpuSeconds).toLocaleString("en-US")} objects per CPU second); peak RSS ${mb(f.peakRss)} (emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
+    `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); sync process CPU ${f.cpuSeconds.toFixed(1)} s (${Math.round(f.objects / f.cpuSeconds).toLocaleString("en-US")} objects per CPU second); peak RSS ${mb(f.peakRss)} (${mb(f.startRss)} at the start; emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
   )
   console.log(`  most asked: ${f.topPaths.map(([p, n]) => `${p} ${n.toLocaleString("en-US")}`).join(", ")}`)
 }
+
+const selected = (): ReadonlyArray<Catalog.Resource> =>
+  values.resources === undefined
+    ? Catalog.defaults
+    : values.resources.split(",").map((t) => {
+        const r = Catalog.all.find((c) => c.table === t.trim())
+        if (r === undefined) throw new Error(`unknown table ${t}`)
+        return r
+      })
 
 const main = async () => {
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
@@ -218,7 +235,7 @@ const main = async () => {
       rateLimit: 100_000,
       endpointRateLimit: 100_000,
       concurrency: 16,
-      resources: Catalog.defaults
+      resources: selected()
     }
     if (Number(values.small) > 0) {
       const small = await run({ ...fast, emulatorArgs: ["--scale", values.small!] })
@@ -233,7 +250,7 @@ const main = async () => {
       rateLimit: 100_000,
       endpointRateLimit: 100_000,
       concurrency: 16,
-      resources: Catalog.defaults,
+      resources: selected(),
       sourceOnly: true,
       emulatorArgs: ["--scale", values.scale!]
     })

@@ -153,6 +153,22 @@ const remove = (r: RangeCursor): CursorWrite => ({ source: sourceName, key: rang
 
 const createdOf = (o: Record<string, unknown>): number => (typeof o.created === "number" ? o.created : 0)
 
+type EmbeddedList = { object?: string; data?: Array<Record<string, unknown>>; has_more?: boolean }
+
+const isTruncated = (list: unknown): list is EmbeddedList =>
+  typeof list === "object" &&
+  list !== null &&
+  (list as EmbeddedList).object === "list" &&
+  (list as EmbeddedList).has_more === true
+
+/** Whether any embedded list of the object still has items to page (checked without an effect). */
+const hasTruncatedList = (resource: Pick<Resource, "embeddedLists">, object: Record<string, unknown>) => {
+  const lists = resource.embeddedLists
+  if (lists === undefined) return false
+  for (const embedded of lists) if (isTruncated(object[embedded.field])) return true
+  return false
+}
+
 /**
  * Completes the truncated embedded lists of an object by paging their own endpoints, so the event's
  * `data` holds every item and says `has_more: false`.
@@ -168,11 +184,8 @@ export const completeLists = (
   Effect.gen(function* () {
     let out = object
     for (const embedded of resource.embeddedLists ?? []) {
-      const list = object[embedded.field] as
-        | { object?: string; data?: Array<Record<string, unknown>>; has_more?: boolean }
-        | null
-        | undefined
-      if (list === null || list === undefined || list.object !== "list" || list.has_more !== true) continue
+      const list = object[embedded.field]
+      if (!isTruncated(list)) continue
       const items = [...(list.data ?? [])]
       const path = embedded.path.replace("{id}", encodeURIComponent(String(object.id)))
       let hasMore = true
@@ -329,13 +342,17 @@ export const make = (options: Options): Source.Source => {
                 for (const item of items) events.push(snapshot(item, versionTs || page.versionTs))
               }
             } else {
-              const objects = yield* Effect.forEach(
-                page.data,
-                (o) => completeLists(options.list, resource, account, o),
-                {
-                  concurrency: 4
-                }
-              )
+              // most objects carry complete lists: only the others take an effect (and requests) each
+              const objects = page.data.some((o) => hasTruncatedList(resource, o))
+                ? yield* Effect.forEach(
+                    page.data,
+                    (o) =>
+                      hasTruncatedList(resource, o)
+                        ? completeLists(options.list, resource, account, o)
+                        : Effect.succeed(o),
+                    { concurrency: 4 }
+                  )
+                : page.data
               for (const o of objects) events.push(snapshot(o, page.versionTs))
             }
             if (options.onProgress) yield* options.onProgress(account, resource, events.length)

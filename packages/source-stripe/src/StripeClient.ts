@@ -309,7 +309,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       perAccount: options.rateLimit ?? defaultRateLimit(options.apiKey),
       perEndpoint: options.endpointRateLimit ?? 25
     })
-    const inFlight = yield* Effect.makeSemaphore(options.maxInFlight ?? 32)
+    const inFlight = RateLimit.makeGate(options.maxInFlight ?? 32)
     const retry = options.retry ?? {}
     const maxAttempts = Math.max(1, retry.maxAttempts ?? 8)
     const baseDelay = Duration.toMillis(Duration.decode(retry.baseDelay ?? "500 millis"))
@@ -365,11 +365,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       const account = requestOptions?.account ?? "platform"
       const attempt = (n: number): Effect.Effect<RawResult, StripeError> =>
         limiters
-          .limit(
-            account,
-            endpoint,
-            inFlight.withPermits(1)(once(method, path, params, requestOptions, endpoint))
-          )
+          .limit(account, endpoint, inFlight.withPermit(once(method, path, params, requestOptions, endpoint)))
           .pipe(
             Effect.catchAll((failed) => {
               if (n + 1 >= maxAttempts || !retryable(failed)) return Effect.fail(failed.error)

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Redacted, TestClock } from "effect"
 import * as RateLimit from "../src/internal/rateLimit.js"
 import * as StripeClient from "../src/StripeClient.js"
 
@@ -271,5 +271,55 @@ describe("rate limiter", () => {
       }
       assert.deepStrictEqual(seenAt, [10, 15, 20, 25, 30])
     })
+  )
+})
+
+describe("in-flight gate", () => {
+  it.effect("runs at most its permits at once, the others in arrival order", () =>
+    Effect.gen(function* () {
+      const gate = RateLimit.makeGate(2)
+      const started: Array<number> = []
+      const latches = yield* Effect.forEach([0, 1, 2, 3, 4], () => Deferred.make<void>())
+      const fibers = yield* Effect.forEach(latches, (latch, i) =>
+        Effect.fork(
+          gate.withPermit(
+            Effect.zipRight(
+              Effect.sync(() => started.push(i)),
+              Deferred.await(latch)
+            )
+          )
+        )
+      )
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+      assert.deepStrictEqual(started, [0, 1])
+      assert.deepStrictEqual(gate.state(), { free: 0, waiting: 3 })
+      yield* Deferred.succeed(latches[1]!, undefined)
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+      assert.deepStrictEqual(started, [0, 1, 2])
+      for (const latch of latches) yield* Deferred.succeed(latch, undefined)
+      yield* Fiber.joinAll(fibers)
+      assert.deepStrictEqual(started, [0, 1, 2, 3, 4])
+      assert.deepStrictEqual(gate.state(), { free: 2, waiting: 0 })
+    })
+  )
+
+  it.effect(
+    "an interrupted waiter leaves the queue; a failed or interrupted holder gives its permit back",
+    () =>
+      Effect.gen(function* () {
+        const gate = RateLimit.makeGate(1)
+        const hold = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(gate.withPermit(Deferred.await(hold)))
+        const waiter = yield* Effect.fork(gate.withPermit(Effect.void))
+        for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+        assert.deepStrictEqual(gate.state(), { free: 0, waiting: 1 })
+        yield* Fiber.interrupt(waiter)
+        assert.deepStrictEqual(gate.state(), { free: 0, waiting: 0 })
+        yield* Fiber.interrupt(holder)
+        assert.deepStrictEqual(gate.state(), { free: 1, waiting: 0 })
+        const failed = yield* Effect.either(gate.withPermit(Effect.fail("boom")))
+        assert.isTrue(Either.isLeft(failed))
+        assert.deepStrictEqual(gate.state(), { free: 1, waiting: 0 })
+      })
   )
 })

@@ -90,3 +90,59 @@ export const make = (limits: Limits): Effect.Effect<Limiters, never, Scope.Scope
         )
     }
   })
+
+/**
+ * A cap on effects running at once (requests in flight), first come first served. Effect's own
+ * semaphore wakes every waiter on each release and the losers wait again, which with hundreds of
+ * waiters (per-parent lists ask for many small pages at once) cost more CPU and memory than the
+ * requests themselves; here a release hands its permit to the oldest waiter.
+ */
+export interface Gate {
+  readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Permits free now and effects waiting for one (for tests). */
+  readonly state: () => { readonly free: number; readonly waiting: number }
+}
+
+interface Waiter {
+  readonly resume: (effect: Effect.Effect<void>) => void
+  granted: boolean
+}
+
+export const makeGate = (permits: number): Gate => {
+  let free = Math.max(1, permits)
+  const queue: Array<Waiter> = []
+  const release = () => {
+    const next = queue.shift()
+    if (next === undefined) {
+      free++
+      return
+    }
+    next.granted = true
+    next.resume(Effect.void)
+  }
+  const take = Effect.async<void>((resume) => {
+    if (free > 0) {
+      free--
+      resume(Effect.void)
+      return
+    }
+    const waiter: Waiter = { resume, granted: false }
+    queue.push(waiter)
+    return Effect.sync(() => {
+      // interrupted while waiting: leave the queue, or pass on a permit handed over meanwhile
+      if (waiter.granted) release()
+      else {
+        const i = queue.indexOf(waiter)
+        if (i >= 0) queue.splice(i, 1)
+      }
+    })
+  })
+  const released = Effect.sync(release)
+  return {
+    withPermit: (effect) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(restore(take), Effect.ensuring(restore(effect), released))
+      ),
+    state: () => ({ free, waiting: queue.length })
+  }
+}
