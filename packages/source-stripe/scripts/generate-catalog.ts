@@ -234,11 +234,28 @@ const tableOverrides: Record<string, string> = {
 }
 
 /** Lists that Stripe serves per parent only, or that are only complete per parent. */
-const perParent: Record<string, { listPath: string; param: string; listParams?: Record<string, string> }> = {
+const perParent: Record<
+  string,
+  {
+    listPath: string
+    param: string
+    listParams?: Record<string, string>
+    /** The parent's includable list of these objects, read with `expand[]=data.<field>` (saves a request per parent). */
+    expand?: { field: string; path: string }
+  }
+> = {
   // `GET /v1/payment_methods` without `customer` lists Treasury payment methods only (Stripe docs).
   payment_method: { listPath: "/v1/customers", param: "customer" },
   // Customer tax ids; the account's own tax ids (`owner[type]=self`) are not a sync user's data.
-  tax_id: { listPath: "/v1/customers", param: "owner[customer]", listParams: { "owner[type]": "customer" } },
+  // `Customer.tax_ids` is includable ("no longer included by default … you can still expand the list
+  // of tax IDs", Stripe changelog 2020-08-27): one customers page with `expand[]=data.tax_ids` holds
+  // the tax ids of 100 customers; a list that says `has_more` is paged by `GET /v1/customers/{id}/tax_ids`.
+  tax_id: {
+    listPath: "/v1/customers",
+    param: "owner[customer]",
+    listParams: { "owner[type]": "customer" },
+    expand: { field: "tax_ids", path: "/v1/customers/{id}/tax_ids" }
+  },
   "entitlements.active_entitlement": { listPath: "/v1/customers", param: "customer" },
   setup_attempt: { listPath: "/v1/setup_intents", param: "setup_intent" },
   payment_attempt_record: { listPath: "/v1/payment_records", param: "payment_record" },
@@ -539,6 +556,7 @@ interface Entry {
     readonly listPath: string
     readonly param: string
     readonly supportsCreated: boolean
+    readonly expand?: { readonly field: string; readonly path: string }
   }
   readonly supportsCreated: boolean
   readonly retrievePath: string | null
@@ -608,7 +626,8 @@ for (const resource of sdkResources) {
           perParent: {
             listPath: parent.listPath,
             param: parent.param,
-            supportsCreated: true // settled below, once the parent's entry exists
+            supportsCreated: true, // settled below, once the parent's entry exists
+            ...(parent.expand ? { expand: parent.expand } : {})
           }
         }
       : {}),

@@ -43,7 +43,17 @@ export interface Resource {
    * the parent list and, for each parent, the child list with `param=<parent id>`.
    */
   readonly perParent?:
-    | { readonly listPath: string; readonly param: string; readonly supportsCreated: boolean }
+    | {
+        readonly listPath: string
+        readonly param: string
+        readonly supportsCreated: boolean
+        /**
+         * The parent's includable list of these objects (a customer's `tax_ids`): the parent list is
+         * read with `expand[]=data.<field>`, and only a list that says `has_more` is paged further
+         * from `path` (`{id}` is the parent's id), instead of one list request per parent.
+         */
+        readonly expand?: { readonly field: string; readonly path: string } | undefined
+      }
     | undefined
 }
 
@@ -155,11 +165,10 @@ const createdOf = (o: Record<string, unknown>): number => (typeof o.created === 
 
 type EmbeddedList = { object?: string; data?: Array<Record<string, unknown>>; has_more?: boolean }
 
-const isTruncated = (list: unknown): list is EmbeddedList =>
-  typeof list === "object" &&
-  list !== null &&
-  (list as EmbeddedList).object === "list" &&
-  (list as EmbeddedList).has_more === true
+const isList = (list: unknown): list is EmbeddedList =>
+  typeof list === "object" && list !== null && (list as EmbeddedList).object === "list"
+
+const isTruncated = (list: unknown): list is EmbeddedList => isList(list) && list.has_more === true
 
 /** Whether any embedded list of the object still has items to page (checked without an effect). */
 const hasTruncatedList = (resource: Pick<Resource, "embeddedLists">, object: Record<string, unknown>) => {
@@ -298,10 +307,12 @@ export const make = (options: Options): Source.Source => {
             }
             const listPath = resource.perParent?.listPath ?? resource.listPath
             const supportsCreated = resource.perParent?.supportsCreated ?? resource.supportsCreated
+            const expand = resource.perParent?.expand
             const params: Record<string, unknown> = {
               ...(resource.perParent ? {} : resource.listParams),
               limit: pageSize,
-              ...(supportsCreated ? { created: { gte: range.gte, lt: range.lt } } : {})
+              ...(supportsCreated ? { created: { gte: range.gte, lt: range.lt } } : {}),
+              ...(expand ? { expand: [`data.${expand.field}`] } : {})
             }
             if (range.after) params.starting_after = range.after.id
             const request = (p: Record<string, unknown>) =>
@@ -333,10 +344,35 @@ export const make = (options: Options): Source.Source => {
                 data: object
               })
             if (resource.perParent) {
+              const included = (parent: Record<string, unknown>) =>
+                expand !== undefined ? parent[expand.field] : undefined
+              const byRequest = (parent: Record<string, unknown>) => {
+                const list = included(parent)
+                return !isList(list) || list.has_more === true
+              }
               const children = yield* Effect.forEach(
                 page.data,
-                (parent) => childItems(options, resource, account, String(parent.id)),
-                { concurrency: 16 }
+                (parent) => {
+                  const list = included(parent)
+                  if (!isList(list)) return childItems(options, resource, account, String(parent.id))
+                  if (list.has_more !== true)
+                    return Effect.succeed({ items: list.data ?? [], versionTs: page.versionTs })
+                  // more than the parent carries: page the rest from the list's own endpoint
+                  return Effect.map(
+                    completeLists(
+                      options.list,
+                      { embeddedLists: [{ field: expand!.field, path: expand!.path }] },
+                      account,
+                      parent
+                    ),
+                    (complete) => ({
+                      items: (complete[expand!.field] as EmbeddedList).data ?? [],
+                      versionTs: page.versionTs
+                    })
+                  )
+                },
+                // every list included and complete: no effect (fiber) per parent
+                { concurrency: page.data.some(byRequest) ? 16 : undefined }
               )
               for (const { items, versionTs } of children) {
                 for (const item of items) events.push(snapshot(item, versionTs || page.versionTs))

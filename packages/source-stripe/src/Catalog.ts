@@ -49,7 +49,9 @@ export type EmbeddedList = EmbeddedListData
  * - `listPath` / `listParams`: the list endpoint and the filters that make it complete
  *   (subscriptions `status=all`).
  * - `perParent`: the list is read per parent object (payment methods per customer): page
- *   `perParent.listPath`, then `listPath` with `perParent.param=<parent id>`.
+ *   `perParent.listPath`, then `listPath` with `perParent.param=<parent id>`; with
+ *   `perParent.expand`, the parent page expands its list of these objects (a customer's `tax_ids`)
+ *   and only a list that says `has_more` is paged further, from `expand.path`.
  * - `supportsCreated`: the list endpoint takes `created` filters (range splitting).
  * - `retrievePath`: `GET` path of one object (`{id}`), if Stripe has one.
  * - `idPrefix`: the prefix of Stripe's ids (`cus_`), null when ids are user-chosen or unknown.

@@ -190,4 +190,91 @@ describe("Backfill", () => {
       assert.isTrue(Option.isNone(yield* (yield* CursorStore.CursorStore).get(Backfill.sourceName, "x")))
     }).pipe(Effect.provide(Memory.layer))
   )
+
+  it.live(
+    "reads a per-parent list from the parents' expanded lists, paging only those that say has_more",
+    () =>
+      Effect.gen(function* () {
+        // 30 customers: tax ids included with the customer (0–2 each), one with 13 (10 included + has_more),
+        // one whose list Stripe did not include (read per parent)
+        const parents = customers(30, 7)
+        const taxIds = new Map(
+          parents.map((c, i) => [
+            c.id,
+            Array.from({ length: i === 4 ? 13 : i % 3 }, (_, k) => ({
+              id: `txi_${c.id.slice(4)}_${String(99 - k).padStart(2, "0")}`,
+              object: "tax_id",
+              created: c.created + 1,
+              customer: c.id
+            }))
+          ])
+        )
+        const seen: Array<string> = []
+        const stripe = makeStripe(parents)
+        const list: Backfill.ListFn = (path, params, options) => {
+          seen.push(path)
+          if (path === "/v1/customers") {
+            assert.deepStrictEqual(params.expand, ["data.tax_ids"])
+            return Effect.map(stripe.list(path, params, options), (page) => ({
+              ...page,
+              data: page.data.map((c) =>
+                c.id === parents[9]!.id
+                  ? c
+                  : {
+                      ...c,
+                      tax_ids: {
+                        object: "list",
+                        data: taxIds.get(String(c.id))!.slice(0, 10),
+                        has_more: taxIds.get(String(c.id))!.length > 10,
+                        url: `/v1/customers/${c.id}/tax_ids`
+                      }
+                    }
+              )
+            }))
+          }
+          const owner = path.startsWith("/v1/customers/")
+            ? path.split("/")[3]!
+            : (params["owner[customer]"] as string)
+          const all = taxIds.get(owner)!
+          const from =
+            params.starting_after === undefined ? 0 : all.findIndex((t) => t.id === params.starting_after) + 1
+          return Effect.succeed({
+            data: all.slice(from, from + 100),
+            hasMore: false,
+            versionTs: 2_000_000_000
+          })
+        }
+        const source = Backfill.make({
+          list,
+          resources: [
+            {
+              object: "tax_id",
+              listPath: "/v1/tax_ids",
+              listParams: { "owner[type]": "customer" },
+              supportsCreated: false,
+              perParent: {
+                listPath: "/v1/customers",
+                param: "owner[customer]",
+                supportsCreated: true,
+                expand: { field: "tax_ids", path: "/v1/customers/{id}/tax_ids" }
+              }
+            }
+          ],
+          accounts: [platform],
+          apiVersion: null
+        })
+        yield* Pipeline.runSource(source)
+        const ids = (yield* loggedIds).sort()
+        const want = [...taxIds.values()]
+          .flat()
+          .map((t) => t.id)
+          .sort()
+        assert.deepStrictEqual(ids, want)
+        // one request for the rest of the long list, one for the list that was not included
+        assert.deepStrictEqual(seen.filter((p) => p !== "/v1/customers").sort(), [
+          `/v1/customers/${parents[4]!.id}/tax_ids`,
+          "/v1/tax_ids"
+        ])
+      }).pipe(Effect.provide(Memory.layer))
+  )
 })

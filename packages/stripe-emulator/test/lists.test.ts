@@ -195,6 +195,25 @@ describe("lists", () => {
     expect((await stripe.paymentMethods.list()).data).toEqual([])
   })
 
+  it("a customer's tax ids are included only when expanded (list and retrieve)", async () => {
+    const taxIds = emulator.truth("tax_id")
+    const owner = taxIds[0]!.customer as string
+    const owned = (customer: string) => taxIds.filter((t) => t.customer === customer)
+    const plain = await stripe.customers.list({ limit: 100 })
+    expect(plain.data.every((c) => c.tax_ids === undefined)).toBe(true)
+    let withTaxIds = 0
+    for await (const c of stripe.customers.list({ limit: 100, expand: ["data.tax_ids"] })) {
+      const want = owned(c.id)
+      expect(ids(c.tax_ids!.data)).toEqual(ids(want.slice(0, 10)))
+      expect(c.tax_ids!.has_more).toBe(want.length > 10)
+      expect(c.tax_ids!.url).toBe(`/v1/customers/${c.id}/tax_ids`)
+      if (want.length > 0) withTaxIds++
+    }
+    expect(withTaxIds).toBeGreaterThan(0)
+    const one = await stripe.customers.retrieve(owner, { expand: ["tax_ids"] })
+    expect(ids((one as Stripe.Customer).tax_ids!.data)).toEqual(ids(owned(owner).slice(0, 10)))
+  })
+
   it("retrieves by id, 404s with resource_missing, expands references", async () => {
     const inv = emulator.truth("invoice")[3]!
     const got = await stripe.invoices.retrieve(inv.id, { expand: ["customer"] })

@@ -7688,7 +7688,11 @@ export const resources: ReadonlyArray<ResourceData> = [
     "perParent": {
       "listPath": "/v1/customers",
       "param": "owner[customer]",
-      "supportsCreated": true
+      "supportsCreated": true,
+      "expand": {
+        "field": "tax_ids",
+        "path": "/v1/customers/{id}/tax_ids"
+      }
     },
     "supportsCreated": false,
     "retrievePath": "/v1/tax_ids/{id}",

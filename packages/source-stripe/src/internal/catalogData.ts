@@ -28,6 +28,8 @@ export interface ResourceData {
     readonly listPath: string
     readonly param: string
     readonly supportsCreated: boolean
+    /** The parent's includable list of these objects (`expand[]=data.<field>`), paged further by `path`. */
+    readonly expand?: { readonly field: string; readonly path: string }
   }
   readonly supportsCreated: boolean
   readonly retrievePath: string | null

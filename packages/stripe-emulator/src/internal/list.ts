@@ -1,7 +1,7 @@
 /** Stripe's list semantics: limit, starting_after / ending_before, created ranges, has_more, expand. */
 import { invalidRequest, RawReply, resourceMissing, type StripeApiError } from "../Router.js"
 import { type Account, type Collection, compareAsc, type StripeObject, toJsonBuffer } from "../Store.js"
-import { embedded, embeddedList } from "./objects.js"
+import { embedded, embeddedList, includable } from "./objects.js"
 
 export interface CreatedRange {
   readonly gt?: number
@@ -213,10 +213,17 @@ const expandPath = (v: unknown, path: ReadonlyArray<string>, depth: number, acco
   const key = path[depth]!
   let child = v[key]
   if (child === undefined) {
-    // Lists that Stripe includes only when expanded (checkout line items)
+    // Lists that Stripe includes only when expanded (checkout line items, a customer's tax ids)
     const spec = typeof v.object === "string" ? embedded[v.object] : undefined
+    const drawn = typeof v.object === "string" ? includable[v.object]?.[key] : undefined
     if (spec?.expandOnly === true && spec.field === key && typeof v.id === "string") {
       child = embeddedList(account.children.get(v.id) ?? [], spec.url(v.id))
+    } else if (drawn !== undefined && typeof v.id === "string") {
+      const owned: Array<StripeObject> = []
+      const items = account.collection(drawn.type).items
+      // newest first, as Stripe lists them
+      for (let i = items.length - 1; i >= 0; i--) if (items[i]![drawn.owner] === v.id) owned.push(items[i]!)
+      child = embeddedList(owned, drawn.url(v.id))
     } else return v
   }
   if (typeof child === "string") {

@@ -35,6 +35,17 @@ export const embedded: Readonly<
   "checkout.session": { field: "line_items", url: checkoutLineItemsUrl, expandOnly: true }
 }
 
+/**
+ * Lists that Stripe includes in an object only when expanded, drawn from another type's objects: a
+ * customer's `tax_ids` (not included by default since API 2020-08-27, "you can still expand the list
+ * of tax IDs"), paged further by `GET /v1/customers/{id}/tax_ids`.
+ */
+export const includable: Readonly<
+  Record<string, Readonly<Record<string, { type: string; owner: string; url: (id: string) => string }>>>
+> = {
+  customer: { tax_ids: { type: "tax_id", owner: "customer", url: (id) => `/v1/customers/${id}/tax_ids` } }
+}
+
 export const invoiceDefaults: Fields = {
   amount_overpaid: 0,
   last_finalization_error: null,
