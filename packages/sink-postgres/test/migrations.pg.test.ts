@@ -8,6 +8,8 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { PgTest } from "../../../test/harness/index.js"
+import { customerSnapshot, unique } from "../../core/test/contracts/fixtures.js"
+import { Migrations, PgEventLog } from "../src/index.js"
 
 const script = fileURLToPath(new URL("./fixtures/migrateProcess.ts", import.meta.url))
 const root = fileURLToPath(new URL("../../../", import.meta.url))
@@ -62,9 +64,14 @@ describe("migrations (postgres)", () => {
         // exactly one of the two applied the migration; the other found nothing to do
         assert.deepStrictEqual(
           [a, b].sort((x, y) => y!.length - x!.length),
-          [["0001_event_log", "0002_sync_runs", "0003_managed_webhooks"], []]
+          [["0001_event_log", "0002_sync_runs", "0003_managed_webhooks", "0004_events_object_index"], []]
         )
-        assert.deepStrictEqual(c, ["0001_event_log", "0002_sync_runs", "0003_managed_webhooks"])
+        assert.deepStrictEqual(c, [
+          "0001_event_log",
+          "0002_sync_runs",
+          "0003_managed_webhooks",
+          "0004_events_object_index"
+        ])
         const tables = yield* sql<{ schema: string; name: string }>`
           SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
           WHERE table_schema IN ('stripe', 'second') ORDER BY 1, 2`
@@ -87,9 +94,49 @@ describe("migrations (postgres)", () => {
         const recorded = yield* sql<{ id: number }>`SELECT id FROM stripe._migrations`
         assert.deepStrictEqual(
           recorded.map((r) => r.id),
-          [1, 2, 3]
+          [1, 2, 3, 4]
         )
       })
+    )
+
+    it.scoped(
+      "an existing log upgrades: the object index is replaced and the same-state skip still holds",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* Migrations.run("upgraded")
+          // back to the state of a database made before migration 4
+          yield* sql.unsafe(`DROP INDEX upgraded._events_object_id`)
+          yield* sql.unsafe(
+            `CREATE INDEX _events_object ON upgraded._events (account_id, object_type, object_id, position)`
+          )
+          yield* sql.unsafe(`DELETE FROM upgraded._migrations WHERE id = 4`)
+          const log = yield* PgEventLog.make("upgraded")
+          const accountId = unique("acct")
+          assert.deepStrictEqual(
+            yield* log.append({ events: [customerSnapshot(accountId, "cus_1", "A", 1)] }),
+            {
+              appended: 1,
+              skipped: 0
+            }
+          )
+          assert.deepStrictEqual(yield* Migrations.run("upgraded"), ["0004_events_object_index"])
+          const indexes = yield* sql<{ name: string }>`
+          SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'upgraded' AND tablename = '_events' ORDER BY 1`
+          assert.deepStrictEqual(
+            indexes.map((i) => i.name),
+            ["_events_account_event", "_events_log_order", "_events_object_id"]
+          )
+          assert.deepStrictEqual(
+            yield* log.append({
+              events: [
+                customerSnapshot(accountId, "cus_1", "A", 2),
+                customerSnapshot(accountId, "cus_1", "B", 3)
+              ]
+            }),
+            { appended: 1, skipped: 1 }
+          )
+        })
     )
   })
 })
