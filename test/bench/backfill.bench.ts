@@ -81,6 +81,35 @@ const stats = async (
   return { requests: body.requests, limited, byPath }
 }
 
+/** CPU seconds (user + system) of a process and its live children, from /proc (Linux; 0 elsewhere). */
+const treeCpu = (pid: number | undefined): number => {
+  if (pid === undefined || !fs.existsSync("/proc")) return 0
+  const ticks = (stat: string) => {
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // fields after the command: state(0) ppid(1) … utime(11) stime(12)
+    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 }
+  }
+  let total = 0
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const t = ticks(fs.readFileSync(`/proc/${entry}/stat`, "utf8"))
+      if (Number(entry) === pid || t.ppid === pid) total += t.cpu
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total
+}
+
+const postmasterPid = (dataDir: string): number | undefined => {
+  try {
+    return Number(fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+  } catch {
+    return undefined
+  }
+}
+
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 
 interface Figures {
@@ -96,6 +125,9 @@ interface Figures {
   readonly startRss: number
   /** CPU seconds of the sync process (user + system) over the run. */
   readonly cpuSeconds: number
+  /** CPU seconds of the emulator process and of PostgreSQL (postmaster and its backends) over the run. */
+  readonly emulatorCpuSeconds: number
+  readonly postgresCpuSeconds: number
   readonly emulatorStartupMs: number
   readonly emulatorObjects: number
 }
@@ -106,7 +138,15 @@ const figures = (
   emulator: EmulatorProcess,
   before: Stats,
   after: Stats,
-  f: { objects: number; seconds: number; peakRss: number; startRss: number; cpu: NodeJS.CpuUsage }
+  f: {
+    objects: number
+    seconds: number
+    peakRss: number
+    startRss: number
+    cpu: NodeJS.CpuUsage
+    emulatorCpu: number
+    postgresCpu: number
+  }
 ): Figures => ({
   objects: f.objects,
   seconds: f.seconds,
@@ -119,6 +159,8 @@ const figures = (
   peakRss: f.peakRss,
   startRss: f.startRss,
   cpuSeconds: (f.cpu.user + f.cpu.system) / 1e6,
+  emulatorCpuSeconds: f.emulatorCpu,
+  postgresCpuSeconds: f.postgresCpu,
   emulatorStartupMs: emulator.startupMs,
   emulatorObjects: emulator.objects
 })
@@ -158,6 +200,7 @@ const run = async (options: {
               const startRss = process.memoryUsage().rss
               peakRss = startRss
               const cpuBefore = process.cpuUsage()
+              const emulatorBefore = treeCpu(emulator.child.pid)
               const started = Date.now()
               const store = yield* CursorStore.CursorStore
               let objects = 0
@@ -176,7 +219,15 @@ const run = async (options: {
               const seconds = (Date.now() - started) / 1000
               const after = yield* Effect.promise(() => stats(emulator.url))
               const cpu = process.cpuUsage(cpuBefore)
-              return figures(emulator, before, after, { objects, seconds, peakRss, startRss, cpu })
+              return figures(emulator, before, after, {
+                objects,
+                seconds,
+                peakRss,
+                startRss,
+                cpu,
+                emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
+                postgresCpu: 0
+              })
             }).pipe(Effect.provide(Layer.mergeAll(client, Memory.layer)))
           }
           const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
@@ -186,6 +237,8 @@ const run = async (options: {
             const startRss = process.memoryUsage().rss
             peakRss = startRss
             const cpuBefore = process.cpuUsage()
+            const emulatorBefore = treeCpu(emulator.child.pid)
+            const postgresBefore = treeCpu(postmasterPid(db.dataDir))
             const result = yield* Sync.backfill({
               resources: options.resources,
               concurrency: options.concurrency,
@@ -199,7 +252,9 @@ const run = async (options: {
               seconds: result.seconds,
               peakRss,
               startRss,
-              cpu
+              cpu,
+              emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
+              postgresCpu: treeCpu(postmasterPid(db.dataDir)) - postgresBefore
             })
           }).pipe(Effect.provide(layer))
         })
@@ -215,6 +270,10 @@ const run = async (options: {
 const print = (label: string, f: Figures) => {
   console.log(
     `${label}: ${f.objects.toLocaleString("en-US")} objects in ${f.seconds.toFixed(1)} s = ${Math.round(f.objects / f.seconds).toLocaleString("en-US")} objects/s; ${f.requests.toLocaleString("en-US")} requests = ${(f.requests / f.seconds).toFixed(1)} req/s (${f.limited.toLocaleString("en-US")} answered 429); sync process CPU ${f.cpuSeconds.toFixed(1)} s (${Math.round(f.objects / f.cpuSeconds).toLocaleString("en-US")} objects per CPU second); peak RSS ${mb(f.peakRss)} (${mb(f.startRss)} at the start; emulator: ${f.emulatorObjects.toLocaleString("en-US")} objects, started in ${(f.emulatorStartupMs / 1000).toFixed(1)} s, not counted)`
+  )
+  const perObject = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, f.objects))
+  console.log(
+    `  CPU per object: sync ${perObject(f.cpuSeconds)} µs, emulator ${perObject(f.emulatorCpuSeconds)} µs, PostgreSQL ${perObject(f.postgresCpuSeconds)} µs`
   )
   console.log(`  most asked: ${f.topPaths.map(([p, n]) => `${p} ${n.toLocaleString("en-US")}`).join(", ")}`)
 }
