@@ -39,6 +39,12 @@ export interface ReadOptions {
    * absent). The returned `next` still moves past events of other types.
    */
   readonly types?: ReadonlyArray<string> | undefined
+  /**
+   * `false`: the caller does not need the events' `data` (a projection that reads the objects in the
+   * store itself); a driver may then return `{}` instead of each event's data. A hint: a driver may
+   * ignore it and return the data.
+   */
+  readonly data?: boolean | undefined
 }
 
 export interface ReadResult {

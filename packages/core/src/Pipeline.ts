@@ -93,7 +93,11 @@ export const step = <R>(
     const log = yield* EventLog.EventLog
     const checkpoints = yield* CheckpointStore
     const uow = yield* UnitOfWork
-    const page = yield* log.read(from, { limit: batchSize, types: projection.handles })
+    const page = yield* log.read(from, {
+      limit: batchSize,
+      types: projection.handles,
+      ...(projection.readsData === false ? { data: false } : {})
+    })
     if (LogPosition.equals(page.next, from)) return { next: from, applied: 0, full: false }
     yield* uow.transaction(
       Effect.zipRight(

@@ -25,6 +25,12 @@ export interface Projection<R = never> {
   readonly migrations: ReadonlyArray<Migration<R>>
   /** Applies a batch of stored events, in log order. */
   readonly apply: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, ProjectionError, R>
+  /**
+   * `false`: `apply` does not read the events' `data` (it reads the objects from the log in the
+   * store itself, by the events' positions), so the runner asks the log to leave it out, and an
+   * event's `data` may be `{}`. Absent or `true`: `data` is always there.
+   */
+  readonly readsData?: boolean | undefined
 }
 
 export const make = <R = never>(projection: {
@@ -33,6 +39,7 @@ export const make = <R = never>(projection: {
   readonly handles: ReadonlyArray<string>
   readonly migrations?: ReadonlyArray<Migration<R>>
   readonly apply: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, ProjectionError, R>
+  readonly readsData?: boolean | undefined
 }): Projection<R> => ({ ...projection, migrations: projection.migrations ?? [] })
 
 /** Does the projection fold this event type? */

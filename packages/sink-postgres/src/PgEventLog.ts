@@ -220,7 +220,7 @@ const typeFilter = (types: ReadonlyArray<string> | undefined) => {
  * One statement: the horizon (the xmin of the statement's snapshot), the last event below it, and
  * a page after `$1:$2` below it.
  */
-const readSql = (t: Tables) => `
+const readSql = (t: Tables, withData = true) => `
 WITH h AS MATERIALIZED (
   SELECT x.xmin,
     (SELECT e.txid::text || ':' || e.position::text FROM ${t.events} e
@@ -228,7 +228,7 @@ WITH h AS MATERIALIZED (
   FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) x
 )
 SELECT h.top, p.txid::text AS txid, p.position::text AS position, p.event_id, p.type, p.source, p.account_id,
-  p.object_type, p.object_id, p.version_ts::text AS version_ts, p.api_version, p.data, p.received_at
+  p.object_type, p.object_id, p.version_ts::text AS version_ts, p.api_version, ${withData ? "p.data" : "NULL::jsonb AS data"}, p.received_at
 FROM h LEFT JOIN LATERAL ${t.readPage}($1::xid8, $2::int8, h.xmin, $3::int4, $4::text[], $5::text[]) p ON true
 `
 
@@ -244,7 +244,8 @@ interface ReadRow {
   readonly object_id: string
   readonly version_ts: string
   readonly api_version: string | null
-  readonly data: Event.JsonObject
+  /** NULL when read without data (`ReadOptions.data: false`). */
+  readonly data: Event.JsonObject | null
   readonly received_at: Date | string
 }
 
@@ -258,7 +259,8 @@ const toStored = (r: ReadRow): Event.StoredEvent =>
     objectId: r.object_id,
     versionTs: Number(r.version_ts),
     apiVersion: r.api_version,
-    data: typeof r.data === "string" ? (JSON.parse(r.data) as Event.JsonObject) : r.data,
+    data:
+      r.data === null ? {} : typeof r.data === "string" ? (JSON.parse(r.data) as Event.JsonObject) : r.data,
     receivedAt: r.received_at instanceof Date ? r.received_at : new Date(r.received_at),
     txid: BigInt(r.txid as string),
     position: BigInt(r.position as string)
@@ -282,6 +284,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
   const append = appendSql(t, false)
   const appendWithSnapshots = appendSql(t, true)
   const read = readSql(t)
+  const readWithoutData = readSql(t, false)
   const changes = yield* PubSub.sliding<void>(1)
 
   yield* pg.listen(t.channel).pipe(
@@ -362,7 +365,13 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
     read: (after, options) => {
       const [exact, prefixes] = typeFilter(options.types)
       return sql
-        .unsafe<ReadRow>(read, [String(after.txid), String(after.position), options.limit, exact, prefixes])
+        .unsafe<ReadRow>(options.data === false ? readWithoutData : read, [
+          String(after.txid),
+          String(after.position),
+          options.limit,
+          exact,
+          prefixes
+        ])
         .pipe(
           Effect.map((rows): ReadResult => {
             const events: Array<Event.StoredEvent> = []
