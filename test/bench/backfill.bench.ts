@@ -36,7 +36,9 @@ const { values } = parseArgs({
     only: { type: "string" },
     seconds: { type: "string", default: "0" },
     /** Tables to backfill instead of the default set (comma-separated), e.g. for a profile. */
-    resources: { type: "string" }
+    resources: { type: "string" },
+    /** Print the requests the emulator answered in each second of the run (to see the tail). */
+    trace: { type: "boolean", default: false }
   }
 })
 
@@ -177,6 +179,16 @@ const run = async (options: {
   const tmp = fs.mkdtempSync(path.join("/tmp", "stripe-sync-bench-"))
   fs.chmodSync(tmp, 0o755)
   const emulator = await startEmulator(options.emulatorArgs)
+  const perSecond: Array<string> = []
+  let last: number | undefined
+  const tracer = values.trace
+    ? setInterval(() => {
+        void stats(emulator.url).then((s) => {
+          if (last !== undefined) perSecond.push(String(s.requests - last - 1))
+          last = s.requests
+        })
+      }, 1000)
+    : undefined
   let peakRss = 0
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
@@ -261,6 +273,10 @@ const run = async (options: {
       ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
     )
   } finally {
+    if (tracer !== undefined) {
+      clearInterval(tracer)
+      console.log(`  requests per second (without the stats request): ${perSecond.join(" ")}`)
+    }
     clearInterval(sampler)
     emulator.child.kill("SIGTERM")
     fs.rmSync(tmp, { recursive: true, force: true })
@@ -337,7 +353,9 @@ const main = async () => {
       emulatorArgs: ["--scale", values.scale!, "--latency", "200", "--rate-limit", "25"]
     })
     print(`budget (25 req/s, 200 ms), ${large.join(", ")}`, budget)
-    console.log(`budget used: ${((budget.requests / budget.seconds / 25) * 100).toFixed(1)}% of 25 req/s`)
+    console.log(
+      `budget used: ${((budget.requests / budget.seconds / 25) * 100).toFixed(1)}% of 25 req/s (${(((budget.requests - budget.limited) / budget.seconds / 25) * 100).toFixed(1)}% by requests answered without 429)`
+    )
   }
 }
 
