@@ -7,12 +7,12 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import type { StoredEvent } from "@stripe-sync/core/Event"
 import { ProjectionError } from "@stripe-sync/core/PipelineError"
 import * as Projection from "@stripe-sync/core/Projection"
 import { type Request, RevalidationQueue } from "@stripe-sync/core/RevalidationQueue"
-import { Effect } from "effect"
-import { quote } from "./internal/names.js"
+import { Effect, Option } from "effect"
+import { quote, tables } from "./internal/names.js"
+import { PgSinkConfig } from "./PgSinkConfig.js"
 import { ProjectionTarget } from "./ProjectionTarget.js"
 
 /**
@@ -150,43 +150,6 @@ const TOMBSTONE = 3
 const SNAPSHOT = 2
 const EVENT = 1
 
-interface Candidate {
-  readonly id: string
-  readonly accountId: string
-  readonly versionTs: number
-  readonly rank: number
-  readonly eventId: string
-  readonly position: bigint
-  readonly data: Record<string, unknown>
-  readonly json: string
-}
-
-/** The fixed order of states (event ids compared by code point, as `COLLATE "C"` does in SQL). */
-const isAfter = (a: Candidate, b: Candidate): boolean =>
-  a.versionTs !== b.versionTs
-    ? a.versionTs > b.versionTs
-    : a.rank !== b.rank
-      ? a.rank > b.rank
-      : a.eventId > b.eventId
-
-interface EmbeddedList {
-  readonly data: ReadonlyArray<Record<string, unknown>>
-  readonly complete: boolean
-}
-
-const embeddedList = (value: unknown): EmbeddedList | undefined => {
-  if (typeof value !== "object" || value === null) return undefined
-  const list = value as { object?: unknown; data?: unknown; has_more?: unknown }
-  if (list.object !== "list" || !Array.isArray(list.data)) return undefined
-  return {
-    data: list.data.filter(
-      (item): item is Record<string, unknown> =>
-        typeof item === "object" && item !== null && typeof (item as { id?: unknown }).id === "string"
-    ),
-    complete: list.has_more !== true
-  }
-}
-
 /**
  * @since 0.1.0
  * @category models
@@ -201,9 +164,130 @@ export interface Options {
 }
 
 /**
- * The projection. Its `apply` writes one upsert statement per table per batch (plus one per child
- * table for parents whose list changed) and queues revalidations for same-second conflicts and
- * truncated lists.
+ * Newer wins (version, then rank, then event id by code point, the fixed order of states), and a
+ * tombstone stays unless a newer tombstone replaces it. A child row keeps its parent when the
+ * incoming state carries none (the child object read on its own).
+ */
+const onConflict = (child: boolean) => `ON CONFLICT ("id") DO UPDATE SET
+    "_raw_data" = excluded."_raw_data", "_account_id" = excluded."_account_id", "_version_ts" = excluded."_version_ts",
+    "_rank" = excluded."_rank", "_event_id" = excluded."_event_id", "_event_position" = excluded."_event_position",
+    "_last_synced_at" = excluded."_last_synced_at"${child ? `, "_parent_id" = COALESCE(excluded."_parent_id", t."_parent_id")` : ""}
+  WHERE (t."deleted" IS NOT TRUE OR excluded."_rank" = ${TOMBSTONE})
+    AND (excluded."_version_ts", excluded."_rank", excluded."_event_id" COLLATE "C") > (t."_version_ts", t."_rank", COALESCE(t."_event_id", '') COLLATE "C")`
+
+/** A `jsonb` expression that is an embedded list (`{ object: "list", data: [...] }`). */
+const isList = (list: string) =>
+  `(jsonb_typeof(${list}) = 'object' AND ${list}->>'object' = 'list' AND jsonb_typeof(${list}->'data') = 'array')`
+
+/**
+ * The upsert of one table from the batch's events, read from the log by their `(txid, position)`
+ * (the objects never travel through node): the winner per object by the fixed order (version,
+ * rank, event id by code point), newer-wins against the stored row, tombstones kept. Returns the
+ * same-second conflicts (with the stored row, and inside the batch when an object has several
+ * events) and, for a table with child lists, the state of each list of the rows it wrote
+ * (`c`omplete, `t`runcated, or null: no list).
+ */
+const upsertSql = (options: {
+  readonly log: string
+  readonly table: string
+  readonly spec: TableSpec
+  readonly duplicates: boolean
+}): string => {
+  const { log, table, spec, duplicates } = options
+  const child = spec.isChild === true
+  const tombstone = `e.data->'deleted' = 'true'::jsonb${
+    spec.deletable ? ` OR (e.type LIKE '%.deleted' AND e.type <> 'customer.subscription.deleted')` : ""
+  }`
+  const lists = (spec.children ?? []).map((c, k) => {
+    const list = `t."_raw_data"->${literal(c.field)}`
+    return `CASE WHEN t."_rank" <> ${TOMBSTONE} AND ${isList(list)} THEN CASE WHEN ${list}->'has_more' = 'true'::jsonb THEN 't' ELSE 'c' END END AS c${k}`
+  })
+  const listColumns = lists.map((_, k) => `, c${k}`).join("")
+  const listNulls = lists.map(() => ", NULL").join("")
+  // Each event is fetched by its own index probe (the LATERAL … LIMIT 1 is never flattened into a join,
+  // which a log without statistics plans as a sort of the whole log). `|| '{}'` detoasts the data once:
+  // a value left toasted would be fetched and decompressed again by every generated column.
+  return `WITH src AS MATERIALIZED (
+  SELECT e.object_id AS id, e.account_id, e.version_ts, e.event_id, e.position, e.data || '{}'::jsonb AS data,
+    CASE WHEN ${tombstone} THEN ${TOMBSTONE} WHEN e.type LIKE '%.snapshot' THEN ${SNAPSHOT} ELSE ${EVENT} END AS rank
+  FROM unnest($1::xid8[], $2::int8[]) AS b(txid, position)
+  CROSS JOIN LATERAL (
+    SELECT l.object_id, l.account_id, l.version_ts, l.event_id, l.position, l.data, l.type FROM ${log} l
+    WHERE l.txid = b.txid AND l.position = b.position LIMIT 1
+  ) e
+),
+input AS MATERIALIZED (
+  SELECT DISTINCT ON (s.id) s.id, s.account_id, s.version_ts, s.rank, s.event_id, s.position,
+    CASE WHEN s.rank = ${TOMBSTONE} AND s.data->'deleted' IS DISTINCT FROM 'true'::jsonb
+      THEN s.data || '{"deleted": true}'::jsonb ELSE s.data END AS data
+  FROM src s
+  ORDER BY s.id, s.version_ts DESC, s.rank DESC, s.event_id COLLATE "C" DESC
+),
+conflicts AS (
+  SELECT i.id, i.account_id, i.version_ts FROM input i JOIN ${table} t ON t."id" = i.id
+  WHERE t."_version_ts" = i.version_ts AND t."_raw_data" IS DISTINCT FROM i.data
+    AND i.rank <> ${TOMBSTONE} AND t."_rank" <> ${TOMBSTONE}${
+      duplicates
+        ? `
+  UNION
+  SELECT i.id, i.account_id, i.version_ts FROM input i JOIN src s ON s.id = i.id
+  WHERE s.version_ts = i.version_ts AND s.data IS DISTINCT FROM i.data
+    AND i.rank <> ${TOMBSTONE} AND s.rank <> ${TOMBSTONE}`
+        : ""
+    }
+),
+upserted AS (
+  INSERT INTO ${table} AS t ("id", "_raw_data", "_account_id", "_version_ts", "_rank", "_event_id", "_event_position", "_last_synced_at"${child ? `, "_parent_id"` : ""})
+  SELECT id, data, account_id, version_ts, rank, event_id, position, now()${child ? ", NULL" : ""} FROM input
+  ${onConflict(child)}
+  RETURNING t."id", t."_version_ts", t."_account_id"${lists.map((l) => `, ${l}`).join("")}
+)
+${
+  lists.length > 0
+    ? `SELECT 'updated' AS kind, id, "_version_ts"::text AS version_ts, "_account_id" AS account_id${listColumns} FROM upserted
+WHERE ${lists.map((_, k) => `c${k} IS NOT NULL`).join(" OR ")}
+UNION ALL
+`
+    : ""
+}SELECT 'conflict' AS kind, id, version_ts::text AS version_ts, account_id${listNulls} FROM conflicts`
+}
+
+/** The items of the `field` lists of the given parents (objects with a string id), as child rows. */
+const itemsSql = (parent: string, field: string) =>
+  `SELECT p."id" AS parent_id, item->>'id' AS id, item AS data, p."_account_id" AS account_id,
+    p."_version_ts" AS version_ts, p."_rank" AS rank, p."_event_id" AS event_id, p."_event_position" AS position
+  FROM ${parent} p CROSS JOIN LATERAL jsonb_array_elements(p."_raw_data"->${literal(field)}->'data') AS item
+  WHERE p."id" = ANY($1::text[]) AND jsonb_typeof(item->'id') = 'string'`
+
+/** Removes the children of parents with a complete list that the list no longer holds. */
+const deleteChildrenSql = (parent: string, child: string, field: string) =>
+  `WITH keep AS (${itemsSql(parent, field)})
+DELETE FROM ${child} c WHERE c."_parent_id" = ANY($1::text[])
+  AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.parent_id = c."_parent_id" AND k.id = c."id")`
+
+/** Upserts the items of the parents' lists (complete or truncated) into the child table. */
+const upsertChildrenSql = (parent: string, child: string, field: string) =>
+  `WITH items AS (
+  SELECT DISTINCT ON (i.id) i.* FROM (${itemsSql(parent, field)}) i
+  ORDER BY i.id, i.version_ts DESC, i.position DESC
+)
+INSERT INTO ${child} AS t ("id", "_raw_data", "_account_id", "_version_ts", "_rank", "_event_id", "_event_position", "_last_synced_at", "_parent_id")
+SELECT id, data, account_id, version_ts, rank, event_id, position, now(), parent_id FROM items
+${onConflict(true)}`
+
+interface UpsertRow {
+  readonly kind: "updated" | "conflict"
+  readonly id: string
+  readonly version_ts: string
+  readonly account_id: string
+  readonly [list: `c${number}`]: "c" | "t" | null
+}
+
+/**
+ * The projection. Its `apply` reads the objects from the log itself (the runner reads the batch
+ * without data): one upsert statement per table per batch, plus, for parents whose list changed,
+ * one delete (complete lists) and one upsert per child table; it queues revalidations for
+ * same-second conflicts and truncated lists.
  *
  * @since 0.1.0
  * @category constructors
@@ -218,131 +302,28 @@ export const projection = (options: Options) => {
       message: `${message}: ${String((cause as { message?: unknown })?.message ?? cause)}`,
       cause
     })
-
-  const isTombstone = (event: StoredEvent, spec: TableSpec): boolean =>
-    event.data.deleted === true ||
-    (spec.deletable && event.type.endsWith(".deleted") && event.type !== "customer.subscription.deleted")
-
-  const candidate = (event: StoredEvent, spec: TableSpec): Candidate => {
-    const tombstone = isTombstone(event, spec)
-    const data = tombstone && event.data.deleted !== true ? { ...event.data, deleted: true } : event.data
-    return {
-      id: event.objectId,
-      accountId: event.accountId,
-      versionTs: event.versionTs,
-      rank: tombstone ? TOMBSTONE : event.type.endsWith(".snapshot") ? SNAPSHOT : EVENT,
-      eventId: event.id,
-      position: event.position,
-      data,
-      json: JSON.stringify(data)
+  const statements = new Map<string, string>()
+  const statement = (key: string, make: () => string): string => {
+    let s = statements.get(key)
+    if (s === undefined) {
+      s = make()
+      statements.set(key, s)
     }
+    return s
   }
 
-  const upsert = (
-    schema: string,
-    spec: TableSpec,
-    rows: ReadonlyArray<Candidate>,
-    parentIds?: ReadonlyArray<string | null>
-  ) =>
-    Effect.gen(function* () {
-      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      const table = `${quote(schema)}.${quote(spec.table)}`
-      const child = spec.isChild === true
-      const result = yield* sql.unsafe<{ kind: string; id: string; version_ts: string; account_id: string }>(
-        `WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int2[], $5::text[], $6::int8[], $7::text[]${child ? ", $8::text[]" : ""})
-    AS i(id, account_id, version_ts, rank, event_id, position, data${child ? ", parent_id" : ""})
-),
-conflicts AS (
-  SELECT i.id, i.account_id, i.version_ts FROM input i JOIN ${table} t ON t."id" = i.id
-  WHERE t."_version_ts" = i.version_ts AND t."_raw_data" IS DISTINCT FROM i.data::jsonb
-    AND i.rank <> ${TOMBSTONE} AND t."_rank" <> ${TOMBSTONE}
-),
-upserted AS (
-  INSERT INTO ${table} AS t ("id", "_raw_data", "_account_id", "_version_ts", "_rank", "_event_id", "_event_position", "_last_synced_at"${child ? `, "_parent_id"` : ""})
-  SELECT id, data::jsonb, account_id, version_ts, rank, event_id, position, now()${child ? ", parent_id" : ""} FROM input
-  ON CONFLICT ("id") DO UPDATE SET
-    "_raw_data" = excluded."_raw_data", "_account_id" = excluded."_account_id", "_version_ts" = excluded."_version_ts",
-    "_rank" = excluded."_rank", "_event_id" = excluded."_event_id", "_event_position" = excluded."_event_position",
-    "_last_synced_at" = excluded."_last_synced_at"${child ? `, "_parent_id" = COALESCE(excluded."_parent_id", t."_parent_id")` : ""}
-  WHERE (t."deleted" IS NOT TRUE OR excluded."_rank" = ${TOMBSTONE})
-    AND (excluded."_version_ts", excluded."_rank", excluded."_event_id" COLLATE "C") > (t."_version_ts", t."_rank", COALESCE(t."_event_id", '') COLLATE "C")
-  RETURNING t."id", t."_version_ts", t."_account_id"
-)
-SELECT 'updated' AS kind, id, "_version_ts"::text AS version_ts, "_account_id" AS account_id FROM upserted
-UNION ALL
-SELECT 'conflict', id, version_ts::text, account_id FROM conflicts`,
-        [
-          rows.map((r) => r.id),
-          rows.map((r) => r.accountId),
-          rows.map((r) => r.versionTs),
-          rows.map((r) => r.rank),
-          rows.map((r) => r.eventId),
-          rows.map((r) => r.position.toString()),
-          rows.map((r) => r.json),
-          ...(child ? [parentIds ?? rows.map(() => null)] : [])
-        ]
-      )
-      return {
-        updated: new Set(result.filter((r) => r.kind === "updated").map((r) => r.id)),
-        conflicts: result
-          .filter((r) => r.kind === "conflict")
-          .map((r) => ({ id: r.id, accountId: r.account_id, versionTs: Number(r.version_ts) }))
-      }
-    })
-
-  /** Replaces (complete list) or updates (truncated list) the children of updated parents. */
-  const writeChildren = (
-    schema: string,
-    childSpec: TableSpec,
-    parents: ReadonlyArray<{ readonly parent: Candidate; readonly list: EmbeddedList }>
-  ) =>
-    Effect.gen(function* () {
-      if (parents.length === 0) return
-      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      const table = `${quote(schema)}.${quote(childSpec.table)}`
-      const complete = parents.filter((p) => p.list.complete)
-      if (complete.length > 0) {
-        // children no longer in a complete list are removed; the rest are upserted below
-        const keepParents = complete.flatMap((p) => p.list.data.map(() => p.parent.id))
-        const keepIds = complete.flatMap((p) => p.list.data.map((item) => item.id as string))
-        yield* sql.unsafe(
-          `DELETE FROM ${table} c WHERE c."_parent_id" = ANY($1::text[])
-             AND NOT EXISTS (
-               SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(parent_id, id)
-               WHERE k.parent_id = c."_parent_id" AND k.id = c."id"
-             )`,
-          [complete.map((p) => p.parent.id), keepParents, keepIds]
-        )
-      }
-      const items: Array<Candidate> = []
-      const parentIds: Array<string> = []
-      const seen = new Set<string>()
-      for (const { parent, list } of parents) {
-        for (const item of list.data) {
-          const id = item.id as string
-          if (seen.has(id)) continue
-          seen.add(id)
-          items.push({
-            id,
-            accountId: parent.accountId,
-            versionTs: parent.versionTs,
-            rank: parent.rank === TOMBSTONE ? EVENT : parent.rank,
-            eventId: parent.eventId,
-            position: parent.position,
-            data: item,
-            json: JSON.stringify(item)
-          })
-          parentIds.push(parent.id)
-        }
-      }
-      if (items.length > 0) yield* upsert(schema, childSpec, items, parentIds)
-    })
+  interface Group {
+    readonly txids: Array<string>
+    readonly positions: Array<string>
+    readonly ids: Set<string>
+    duplicates: boolean
+  }
 
   return Projection.make({
     name,
     version: options.version ?? 1,
     handles: ["*"],
+    readsData: false,
     migrations: [
       {
         id: 1,
@@ -358,70 +339,83 @@ SELECT 'conflict', id, version_ts::text, account_id FROM conflicts`,
     ],
     apply: (events) =>
       Effect.gen(function* () {
+        const sql = (yield* SqlClient.SqlClient).withoutTransforms()
         const { schema } = yield* ProjectionTarget
+        // the log is in the sync schema (the target is a shadow schema during a rebuild)
+        const syncSchema = Option.match(yield* Effect.serviceOption(PgSinkConfig), {
+          onNone: () => schema,
+          onSome: (c) => c.schema
+        })
+        const log = tables(syncSchema).events
         const queue = yield* RevalidationQueue
-        // the winner per table and object, and the same-second conflicts inside the batch
-        const winners = new Map<TableSpec, Map<string, Candidate>>()
-        const revalidate: Array<Request> = []
+        const groups = new Map<TableSpec, Group>()
         for (const event of events) {
           const spec = byObject.get(event.objectType)
           if (spec === undefined) continue
-          const c = candidate(event, spec)
-          let perTable = winners.get(spec)
-          if (perTable === undefined) {
-            perTable = new Map()
-            winners.set(spec, perTable)
+          let group = groups.get(spec)
+          if (group === undefined) {
+            group = { txids: [], positions: [], ids: new Set(), duplicates: false }
+            groups.set(spec, group)
           }
-          const current = perTable.get(c.id)
-          if (
-            current !== undefined &&
-            current.versionTs === c.versionTs &&
-            current.json !== c.json &&
-            current.rank !== TOMBSTONE &&
-            c.rank !== TOMBSTONE
-          ) {
-            revalidate.push({
-              accountId: c.accountId,
-              objectType: spec.object,
-              objectId: c.id,
-              notBefore: c.versionTs + 1,
-              reason: "two states in one second"
-            })
-          }
-          if (current === undefined || isAfter(c, current)) perTable.set(c.id, c)
+          group.txids.push(event.txid.toString())
+          group.positions.push(event.position.toString())
+          if (group.ids.has(event.objectId)) group.duplicates = true
+          else group.ids.add(event.objectId)
         }
-        for (const [spec, perTable] of winners) {
-          const rows = [...perTable.values()]
-          const { updated, conflicts } = yield* upsert(schema, spec, rows)
-          for (const conflict of conflicts) {
+        const revalidate: Array<Request> = []
+        for (const [spec, group] of groups) {
+          const table = `${quote(schema)}.${quote(spec.table)}`
+          const rows = yield* sql.unsafe<UpsertRow>(
+            statement(`${schema}\u0000${spec.table}\u0000${group.duplicates}`, () =>
+              upsertSql({ log, table, spec, duplicates: group.duplicates })
+            ),
+            [group.txids, group.positions]
+          )
+          for (const row of rows) {
+            if (row.kind !== "conflict") continue
             revalidate.push({
-              accountId: conflict.accountId,
+              accountId: row.account_id,
               objectType: spec.object,
-              objectId: conflict.id,
-              notBefore: conflict.versionTs + 1,
+              objectId: row.id,
+              notBefore: Number(row.version_ts) + 1,
               reason: "two states in one second"
             })
           }
-          for (const childRef of spec.children ?? []) {
+          for (const [k, childRef] of (spec.children ?? []).entries()) {
             const childSpec = byTable.get(childRef.table)
             if (childSpec === undefined) continue
-            const parents: Array<{ parent: Candidate; list: EmbeddedList }> = []
+            const complete: Array<string> = []
+            const listed: Array<string> = []
             for (const row of rows) {
-              if (!updated.has(row.id) || row.rank === TOMBSTONE) continue
-              const list = embeddedList(row.data[childRef.field])
-              if (list === undefined) continue
-              parents.push({ parent: row, list })
-              if (!list.complete) {
+              const list = row.kind === "updated" ? row[`c${k}`] : null
+              if (list === null || list === undefined) continue
+              listed.push(row.id)
+              if (list === "c") complete.push(row.id)
+              else
                 revalidate.push({
-                  accountId: row.accountId,
+                  accountId: row.account_id,
                   objectType: spec.object,
                   objectId: row.id,
-                  notBefore: row.versionTs + 1,
+                  notBefore: Number(row.version_ts) + 1,
                   reason: `truncated ${childRef.field} list`
                 })
-              }
             }
-            yield* writeChildren(schema, childSpec, parents)
+            if (listed.length === 0) continue
+            const child = `${quote(schema)}.${quote(childSpec.table)}`
+            if (complete.length > 0) {
+              yield* sql.unsafe(
+                statement(`${schema}\u0000${spec.table}\u0000${childRef.field}\u0000delete`, () =>
+                  deleteChildrenSql(table, child, childRef.field)
+                ),
+                [complete]
+              )
+            }
+            yield* sql.unsafe(
+              statement(`${schema}\u0000${spec.table}\u0000${childRef.field}\u0000upsert`, () =>
+                upsertChildrenSql(table, child, childRef.field)
+              ),
+              [listed]
+            )
           }
         }
         if (revalidate.length > 0) yield* queue.request(revalidate)
