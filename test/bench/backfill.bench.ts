@@ -1,7 +1,9 @@
 /**
- * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget]` (`--small 0` skips the small
- *  run; the sync runs in this process: to profile it, run the script with node flags directly,
- * e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/backfill.bench.ts --small 0 …`)
+ * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget|source] [--resources a,b]
+ * [--trace]` (`--small 0` skips the small run; `--trace` prints the requests of each second). With
+ * `--only` and `--small 0` the sync runs in this process: to profile it, run the script with node
+ * flags, e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/backfill.bench.ts
+ * --only fast --small 0 --scale 2.33`.
  *
  * 1. fast: the emulator (its own process) with no latency and no rate limit, an account of about
  *    100,000 objects in the emulator's usual mix: objects/s end to end (first request to the last
@@ -14,9 +16,10 @@
  * 3. source (only with `--only source`): the backfill source alone at `--scale`, its cursors in
  *    memory and its events dropped: the CPU the reading side costs per object and per request.
  *
- * Each scenario starts its own embedded PostgreSQL in a temporary directory, removed afterwards.
+ * Each scenario and size runs in a process of its own (peak RSS is that run's) and starts its own
+ * embedded PostgreSQL in a temporary directory, removed afterwards.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -303,18 +306,44 @@ const selected = (): ReadonlyArray<Catalog.Resource> =>
         return r
       })
 
+/**
+ * Runs one scenario at one size in a process of its own (this script with `--only`), so that each
+ * peak RSS is that run's alone and each run starts its embedded PostgreSQL in a fresh process.
+ */
+const runChild = (only: string, scale: string): void => {
+  const args = [
+    ...process.execArgv,
+    fileURLToPath(import.meta.url),
+    "--only",
+    only,
+    "--small",
+    "0",
+    "--scale",
+    scale,
+    ...(values.resources !== undefined ? ["--resources", values.resources] : []),
+    ...(values.trace ? ["--trace"] : [])
+  ]
+  const child = spawnSync(process.execPath, args, { stdio: "inherit" })
+  if (child.status !== 0) throw new Error(`the ${only} run at scale ${scale} failed (${child.status})`)
+}
+
 const main = async () => {
+  const several = values.only === undefined || (values.only === "fast" && Number(values.small) > 0)
+  if (several) {
+    if (values.only === undefined || values.only === "fast") {
+      if (Number(values.small) > 0) runChild("fast", values.small!)
+      runChild("fast", values.scale!)
+    }
+    if (values.only === undefined) runChild("budget", values.scale!)
+    return
+  }
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
-  if (values.only === undefined || values.only === "fast") {
+  if (values.only === "fast") {
     const fast = {
       rateLimit: 100_000,
       endpointRateLimit: 100_000,
       concurrency: 16,
       resources: selected()
-    }
-    if (Number(values.small) > 0) {
-      const small = await run({ ...fast, emulatorArgs: ["--scale", values.small!] })
-      print(`fast, scale ${values.small}`, small)
     }
     const full = await run({ ...fast, emulatorArgs: ["--scale", values.scale!] })
     print(`fast, scale ${values.scale}`, full)
@@ -334,7 +363,7 @@ const main = async () => {
       `  ${Math.round((source.cpuSeconds * 1e6) / source.objects)} µs CPU per object, ${Math.round((source.cpuSeconds * 1e6) / source.requests)} µs per request`
     )
   }
-  if (values.only === undefined || values.only === "budget") {
+  if (values.only === "budget") {
     // large resources that list without a parent, so every request pages 100 objects
     const large = [
       "customers",
