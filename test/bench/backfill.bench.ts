@@ -86,20 +86,29 @@ const stats = async (
   return { requests: body.requests, limited, byPath }
 }
 
-/** CPU seconds (user + system) of a process and its live children, from /proc (Linux; 0 elsewhere). */
+/**
+ * CPU seconds (user + system) of a process, its live children and its ended children, from /proc
+ * (Linux; 0 elsewhere).
+ */
 const treeCpu = (pid: number | undefined): number => {
   if (pid === undefined || !fs.existsSync("/proc")) return 0
   const ticks = (stat: string) => {
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    // fields after the command: state(0) ppid(1) … utime(11) stime(12)
-    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 }
+    // fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+    return {
+      ppid: Number(f[1]),
+      cpu: (Number(f[11]) + Number(f[12])) / 100,
+      reaped: (Number(f[13]) + Number(f[14])) / 100
+    }
   }
   let total = 0
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const t = ticks(fs.readFileSync(`/proc/${entry}/stat`, "utf8"))
-      if (Number(entry) === pid || t.ppid === pid) total += t.cpu
+      // the root also counts its children that have ended (PostgreSQL backends that exited)
+      if (Number(entry) === pid) total += t.cpu + t.reaped
+      else if (t.ppid === pid) total += t.cpu
     } catch {
       // the process ended meanwhile
     }
