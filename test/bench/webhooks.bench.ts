@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:webhooks [--seconds 60] [--rates 1000,2000,3000,4000,5000] [--latency-rate 1000] [--servers 1] [--semi-space 64]`
+ * `pnpm bench:webhooks [--seconds 60] [--rates 1000,2000,3000,4000,5000] [--latency-rate 1000] [--servers 1] [--semi-space 64] [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]`
  *
  * `stripe-sync serve` runs in its own process (webhook server + the stripe tables projection) on an
  * embedded PostgreSQL in a temporary directory; this process is an open-loop load generator: signed
@@ -13,9 +13,9 @@
  *    answered within 1 s of the window's end) and the projection caught up within 10 s after it.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createHmac } from "node:crypto"
+import { createHmac, createSecretKey } from "node:crypto"
 import * as fs from "node:fs"
-import * as Http from "node:http"
+import * as Net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -34,12 +34,20 @@ const { values } = parseArgs({
     "semi-space": { type: "string", default: "64" },
     // Webhook server processes, requests spread round robin (the projection runs in one of them).
     servers: { type: "string", default: "1" },
+    // Keep-alive connections of the generator per server (one request at a time on each).
+    connections: { type: "string", default: "512" },
+    // Extra node flags for the server process(es), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    "node-flags": { type: "string", default: "" },
     only: { type: "string" }
   }
 })
 const windowSeconds = Number(values.seconds)
 const semiSpace = Number(values["semi-space"])
 const serverCount = Math.max(1, Number(values.servers))
+const maxConnections = Math.max(1, Number(values.connections))
+const nodeFlags = String(values["node-flags"])
+  .split(/\s+/)
+  .filter((f) => f.length > 0)
 const secret = "whsec_bench_secret"
 const account = "acct_bench"
 
@@ -50,6 +58,7 @@ const startServer = (databaseUrl: string): Promise<{ readonly url: string; reado
       process.execPath,
       [
         ...(semiSpace > 0 ? [`--max-semi-space-size=${semiSpace}`] : []),
+        ...nodeFlags,
         "--import",
         "tsx",
         path.join(root, "packages/cli/src/bin.ts"),
@@ -77,52 +86,98 @@ const startServer = (databaseUrl: string): Promise<{ readonly url: string; reado
   })
 
 let seq = 0
+/** A `customer.created` event's JSON text, written out directly (no object to build and stringify). */
 const customerEvent = (run: string, now: number) => {
   const n = ++seq
   const id = `cus_${run}_${n}`
   return {
     id,
-    body: JSON.stringify({
-      id: `evt_${run}_${n}`,
-      object: "event",
-      api_version: "2026-10-28.endive",
-      created: now,
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: `req_${run}_${n}`, idempotency_key: null },
-      type: "customer.created",
-      data: {
-        object: {
-          id,
-          object: "customer",
-          address: null,
-          balance: 0,
-          created: now,
-          currency: null,
-          default_source: null,
-          delinquent: false,
-          description: `Bench customer ${n}`,
-          discount: null,
-          email: `bench.${n}@example.com`,
-          invoice_prefix: `B${n.toString(16).toUpperCase()}`,
-          invoice_settings: {
-            custom_fields: null,
-            default_payment_method: null,
-            footer: null,
-            rendering_options: null
-          },
-          livemode: false,
-          metadata: { bench: run, order: String(n) },
-          name: `Customer ${n}`,
-          next_invoice_sequence: 1,
-          phone: null,
-          preferred_locales: [],
-          shipping: null,
-          tax_exempt: "none",
-          test_clock: null
-        }
+    body: `{"id":"evt_${run}_${n}","object":"event","api_version":"2026-10-28.endive","created":${now},"livemode":false,"pending_webhooks":1,"request":{"id":"req_${run}_${n}","idempotency_key":null},"type":"customer.created","data":{"object":{"id":"${id}","object":"customer","address":null,"balance":0,"created":${now},"currency":null,"default_source":null,"delinquent":false,"description":"Bench customer ${n}","discount":null,"email":"bench.${n}@example.com","invoice_prefix":"B${n.toString(16).toUpperCase()}","invoice_settings":{"custom_fields":null,"default_payment_method":null,"footer":null,"rendering_options":null},"livemode":false,"metadata":{"bench":"${run}","order":"${n}"},"name":"Customer ${n}","next_invoice_sequence":1,"phone":null,"preferred_locales":[],"shipping":null,"tax_exempt":"none","test_clock":null}}}`
+  }
+}
+
+/**
+ * A minimal HTTP/1.1 keep-alive client for the generator (node:http's client costs ~100 µs of CPU
+ * per request, as much as the server it measures on the same 2 cores): each request is one
+ * prebuilt buffer written to an idle connection, one request at a time per connection, and the
+ * answer's status line and Content-Length are all it parses. Connections are opened on demand up
+ * to `maxConnections`; beyond that, requests wait in order (that wait counts in their latency).
+ */
+class LoadClient {
+  private readonly idle: Array<Connection> = []
+  private readonly queue: Array<{ readonly bytes: Buffer; readonly done: (status: number) => void }> = []
+  private open = 0
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly maxConnections: number
+  ) {}
+  send(bytes: Buffer, done: (status: number) => void) {
+    const conn = this.idle.pop() ?? (this.open < this.maxConnections ? this.connect() : undefined)
+    if (conn === undefined) this.queue.push({ bytes, done })
+    else conn.send(bytes, done)
+  }
+  private connect(): Connection {
+    this.open++
+    return new Connection(
+      Net.connect({ host: this.host, port: this.port, noDelay: true }),
+      (conn) => {
+        const next = this.queue.shift()
+        if (next !== undefined) conn.send(next.bytes, next.done)
+        else this.idle.push(conn)
+      },
+      (conn) => {
+        this.open--
+        const i = this.idle.indexOf(conn)
+        if (i >= 0) this.idle.splice(i, 1)
+        // A request waiting for a connection gets a new one.
+        const next = this.queue.shift()
+        if (next !== undefined) this.send(next.bytes, next.done)
       }
+    )
+  }
+  close() {
+    for (const c of this.idle) c.socket.destroy()
+  }
+}
+
+class Connection {
+  private pending: ((status: number) => void) | undefined
+  private buffered = ""
+  constructor(
+    readonly socket: Net.Socket,
+    private readonly onIdle: (conn: Connection) => void,
+    private readonly onClosed: (conn: Connection) => void
+  ) {
+    socket.setEncoding("latin1")
+    socket.on("data", (chunk: string) => {
+      this.buffered = this.buffered.length === 0 ? chunk : this.buffered + chunk
+      const end = this.buffered.indexOf("\r\n\r\n")
+      if (end < 0) return
+      const m = /\r\ncontent-length: *(\d+)/i.exec(this.buffered.slice(0, end))
+      const length = m === null ? 0 : Number(m[1])
+      if (this.buffered.length < end + 4 + length) return
+      const status = Number(this.buffered.slice(9, 12))
+      const closing = /\r\nconnection: *close/i.test(this.buffered.slice(0, end))
+      this.buffered = this.buffered.slice(end + 4 + length)
+      const done = this.pending
+      this.pending = undefined
+      if (closing) socket.end()
+      else this.onIdle(this)
+      done?.(status)
     })
+    const fail = () => {
+      const done = this.pending
+      this.pending = undefined
+      this.onClosed(this)
+      done?.(0)
+    }
+    socket.on("error", () => socket.destroy())
+    socket.on("close", fail)
+  }
+  send(bytes: Buffer, done: (status: number) => void) {
+    this.pending = done
+    this.socket.write(bytes)
   }
 }
 
@@ -142,6 +197,8 @@ interface StepResult {
   readonly rowMs: ReadonlyArray<number>
   readonly run: string
   readonly ids: ReadonlyArray<string>
+  /** CPU seconds (user, system) this generator process used during the step. */
+  readonly generatorCpu: { readonly user: number; readonly system: number }
 }
 
 /** Sends `rate` events/s for the window, open loop; samples rows in the table when `sampleEvery` > 0. */
@@ -153,8 +210,10 @@ const step = (
   rowSeen: (ids: ReadonlyArray<string>) => Promise<ReadonlyArray<string>>
 ): Promise<StepResult> =>
   new Promise((resolve) => {
-    const urls = baseUrls.map((b) => new URL(`${b}/webhooks`))
-    const agent = new Http.Agent({ keepAlive: true, maxSockets: 128 })
+    const clients = baseUrls.map((b) => {
+      const url = new URL(b)
+      return new LoadClient(url.hostname, Number(url.port), maxConnections)
+    })
     const run = `b${Date.now().toString(36)}`
     const total = Math.round(rate * seconds)
     const ackMs: Array<number> = []
@@ -166,6 +225,7 @@ const step = (
     let done = 0
     let ok = 0
     let lastAck = 0
+    const cpuStart = process.cpuUsage()
     const start = performance.now()
     const windowEnd = start + seconds * 1000
     let polling = false
@@ -195,7 +255,8 @@ const step = (
     const maybeFinish = () => {
       if (done < total || pendingRows.size > 0) return
       if (poller !== undefined) clearInterval(poller)
-      agent.destroy()
+      for (const c of clients) c.close()
+      const cpu = process.cpuUsage(cpuStart)
       ackMs.sort((a, b) => a - b)
       rowMs.sort((a, b) => a - b)
       resolve({
@@ -208,54 +269,35 @@ const step = (
         lastAckAfterWindowMs: lastAck - windowEnd,
         rowMs,
         run,
-        ids
+        ids,
+        generatorCpu: { user: cpu.user / 1e6, system: cpu.system / 1e6 }
       })
     }
+    // One signing key per step (imported once), as the server does.
+    const key = createSecretKey(Buffer.from(secret, "utf8"))
     const send = (k: number) => {
       const due = start + (k * 1000) / rate
       const nowSeconds = Math.floor(Date.now() / 1000)
       const event = customerEvent(run, nowSeconds)
       ids.push(event.id)
-      const signature = `t=${nowSeconds},v1=${createHmac("sha256", secret).update(`${nowSeconds}.${event.body}`).digest("hex")}`
+      const signature = createHmac("sha256", key).update(`${nowSeconds}.`).update(event.body).digest("hex")
+      const body = Buffer.from(event.body, "utf8")
       // Round robin over the servers, as a load balancer would.
-      const url = urls[k % urls.length]!
-      const req = Http.request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: "POST",
-          agent,
-          headers: {
-            "content-type": "application/json; charset=utf-8",
-            "content-length": Buffer.byteLength(event.body),
-            "stripe-signature": signature
-          }
-        },
-        (res) => {
-          res.resume()
-          res.on("end", () => {
-            const t = performance.now()
-            const status = String(res.statusCode)
-            statuses[status] = (statuses[status] ?? 0) + 1
-            if (res.statusCode === 200) {
-              ok++
-              ackMs.push(t - due)
-              if (sampleEvery > 0 && k % sampleEvery === 0) pendingRows.set(event.id, due)
-            }
-            lastAck = Math.max(lastAck, t)
-            done++
-            maybeFinish()
-          })
+      const client = clients[k % clients.length]!
+      const head = `POST /webhooks HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\nStripe-Signature: t=${nowSeconds},v1=${signature}\r\n\r\n`
+      client.send(Buffer.concat([Buffer.from(head, "latin1"), body]), (status) => {
+        const t = performance.now()
+        const label = status === 0 ? "error connection closed" : String(status)
+        statuses[label] = (statuses[label] ?? 0) + 1
+        if (status === 200) {
+          ok++
+          ackMs.push(t - due)
+          if (sampleEvery > 0 && k % sampleEvery === 0) pendingRows.set(event.id, due)
         }
-      )
-      req.on("error", (e) => {
-        statuses[`error ${e.message}`] = (statuses[`error ${e.message}`] ?? 0) + 1
-        lastAck = Math.max(lastAck, performance.now())
+        lastAck = Math.max(lastAck, t)
         done++
         maybeFinish()
       })
-      req.end(event.body)
       sent++
     }
     const tick = () => {
@@ -266,12 +308,35 @@ const step = (
     tick()
   })
 
-/** CPU seconds (user + system) a process has used so far (Linux; 0 elsewhere). */
-const cpuSeconds = (pid: number | undefined): number => {
-  if (pid === undefined || process.platform !== "linux") return 0
+/** CPU seconds (user, system) a process has used so far (Linux; 0 elsewhere). */
+const cpuSeconds = (pid: number | undefined): { user: number; system: number } => {
+  if (pid === undefined || process.platform !== "linux") return { user: 0, system: 0 }
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
+  } catch {
+    return { user: 0, system: 0 }
+  }
+}
+
+/** CPU seconds of a PostgreSQL server: the postmaster, its live children and the children it reaped. */
+const postgresCpu = (dataDir: string): number => {
+  if (process.platform !== "linux") return 0
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+    const stat = (p: string) => fs.readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")
+    const own = stat(String(pid))
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+    for (const entry of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const f = stat(entry)
+        if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12])
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return ticks / 100
   } catch {
     return 0
   }
@@ -286,7 +351,8 @@ const program = Effect.gen(function* () {
   const tmp = fs.mkdtempSync(path.join("/tmp", "stripe-sync-bench-webhooks-"))
   fs.chmodSync(tmp, 0o755)
   yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(tmp, { recursive: true, force: true })))
-  const db = yield* EmbeddedDatabase.start({ dataDir: path.join(tmp, "pg", "data") })
+  const dataDir = path.join(tmp, "pg", "data")
+  const db = yield* EmbeddedDatabase.start({ dataDir })
   // Several servers share the log (stateless behind a load balancer); the projection runs in one of
   // them at a time (its advisory lock), the others' runners wait.
   const servers = yield* Effect.forEach(
@@ -304,8 +370,27 @@ const program = Effect.gen(function* () {
   )
   const urls = servers.map((s) => s.url)
   /** CPU seconds of the server processes (webhooks + projection), not Postgres' nor this generator's. */
-  const serverCpu = () => servers.reduce((sum, s) => sum + cpuSeconds(s.child.pid), 0)
+  const serverCpu = () =>
+    servers.reduce(
+      (sum, s) => {
+        const c = cpuSeconds(s.child.pid)
+        return { user: sum.user + c.user, system: sum.system + c.system }
+      },
+      { user: 0, system: 0 }
+    )
   const perEvent = (seconds: number, events: number) => `${Math.round((seconds * 1e6) / events)} µs/event`
+  /** "<total> µs/event (<user> user + <system> sys)". */
+  const split = (c: { readonly user: number; readonly system: number }, events: number) =>
+    `${perEvent(c.user + c.system, events)} (${Math.round((c.user * 1e6) / events)} user + ${Math.round((c.system * 1e6) / events)} sys)`
+  /** CPU per event of the server(s), PostgreSQL and this generator since `before`. */
+  const cpuLine = (
+    before: { readonly server: { readonly user: number; readonly system: number }; readonly pg: number },
+    r: StepResult
+  ) => {
+    const now = serverCpu()
+    return `CPU server ${split({ user: now.user - before.server.user, system: now.system - before.server.system }, r.sent)}, postgres ${perEvent(postgresCpu(dataDir) - before.pg, r.sent)}, generator ${split(r.generatorCpu, r.sent)}`
+  }
+  const cpuNow = () => ({ server: serverCpu(), pg: postgresCpu(dataDir) })
   const sql = Context.get(
     yield* Layer.build(PgClient.layer({ url: db.url, maxConnections: 2 })),
     PgClient.PgClient
@@ -347,12 +432,12 @@ const program = Effect.gen(function* () {
 
   if (values.only === undefined || values.only === "latency") {
     const rate = Number(values["latency-rate"])
-    const cpu0 = serverCpu()
+    const cpu0 = cpuNow()
     const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 10, rowSeen))
     const n = yield* stored(r.run)
     yield* caughtUp(r.run, r.sent, 30_000)
     console.log(
-      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; server CPU ${perEvent(serverCpu() - cpu0, r.sent)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
+      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ${cpuLine(cpu0, r)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
     )
   }
 
@@ -362,15 +447,15 @@ const program = Effect.gen(function* () {
       .split(",")
       .map(Number)
       .filter((n) => n > 0)) {
-      const cpu0 = serverCpu()
+      const cpu0 = cpuNow()
       const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 0, rowSeen))
       const n = yield* stored(r.run)
       const projected = yield* caughtUp(r.run, r.sent, 10_000)
-      const cpu = perEvent(serverCpu() - cpu0, r.sent)
+      const cpu = cpuLine(cpu0, r)
       const keptUp = r.lastAckAfterWindowMs <= 1000
       const sustained = r.ok === r.sent && n === r.sent && keptUp && projected
       console.log(
-        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; server CPU ${cpu}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
+        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; ${cpu}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
       )
       if (!sustained) break
       best = rate
