@@ -10,8 +10,8 @@
  * @since 0.1.0
  */
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -27,12 +27,14 @@ import {
   Layer,
   Metric,
   MetricBoundaries,
+  MetricLabel,
   Redacted,
   Runtime,
   type Scope,
   Stream
 } from "effect"
 import { render } from "./internal/prometheus.js"
+import { Appender } from "./internal/webhookAppender.js"
 import * as StripeEvent from "./StripeEvent.js"
 
 /** Why a request was refused (the `reason` label of the rejected counter). */
@@ -124,7 +126,7 @@ export const verifySignature = (
   }
   let matched = false
   for (const secret of secrets) {
-    const expected = Buffer.from(hmac(keyOf(secret), timestamp, body), "hex")
+    const expected = createHmac("sha256", keyOf(secret)).update(`${timestamp}.`).update(body).digest()
     // Every candidate is compared (no early exit), each comparison in constant time.
     for (const signature of signatures) if (timingSafeEqual(expected, signature)) matched = true
   }
@@ -232,16 +234,12 @@ export const batchSize = Metric.histogram(
 )
 
 const rejectedWith = (reason: RejectReason) => eventsRejected.pipe(Metric.tagged("reason", reason))
-const appendedMetric = PipelineMetrics.eventsAppended.pipe(Metric.tagged("source", "webhook"))
-const skippedMetric = PipelineMetrics.eventsSkipped.pipe(Metric.tagged("source", "webhook"))
 const appendDurationMetric = PipelineMetrics.appendDuration.pipe(Metric.tagged("source", "webhook"))
-
-class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly message: string }> {}
-
-interface Waiter {
-  readonly event: Event.Event
-  readonly resume: (effect: Effect.Effect<void, LogUnavailable>) => void
-}
+const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
+// Tagged metrics compute their full tags on every update unless given the same array each time.
+const webhookTag = [MetricLabel.make("source", "webhook")]
+const eventsAppendedTotal = PipelineMetrics.eventsAppended
+const eventsSkippedTotal = PipelineMetrics.eventsSkipped
 
 /**
  * The lag of every registered projection: the head of the log minus its checkpoint's position.
@@ -263,115 +261,8 @@ export const checkpointLag: Effect.Effect<
   }))
 })
 
-/**
- * The appender: a request parks its event and waits; the first event of a batch arms a short
- * linger timer, then one append (at most `concurrency` in flight) takes everything waiting, up to
- * `maxBatchSize`, and resumes every request of the batch. Events that arrive while appends are in
- * flight go in the next batch as soon as one ends. Kept in plain JS: this runs for every request.
- */
-const makeBatcher = (
-  log: EventLog["Type"],
-  options: {
-    readonly maxBatchSize: number
-    readonly lingerMillis: number
-    readonly concurrency: number
-    readonly timeout: Duration.Duration
-  }
-) =>
-  Effect.gen(function* () {
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const capacity = options.maxBatchSize * 20
-    let waiting: Array<Waiter> = []
-    let appending = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let closed = false
-    const unavailable = new LogUnavailable({ message: "the event log is unavailable" })
-    const full = new LogUnavailable({ message: "too many events waiting for the event log" })
-
-    // One timer per batch, not per request: a hung append fails every request of its batch.
-    const appendBatch = (items: ReadonlyArray<Waiter>) =>
-      log.append({ events: items.map((w) => w.event) }).pipe(
-        Effect.timeoutFail({
-          duration: options.timeout,
-          onTimeout: () => new LogUnavailable({ message: "timed out waiting for the event log" })
-        }),
-        Metric.trackDuration(appendDurationMetric),
-        Effect.matchCauseEffect({
-          onSuccess: (r) =>
-            Effect.sync(() => {
-              batchSize.unsafeUpdate(items.length, [])
-              appendedMetric.unsafeUpdate(r.appended, [])
-              skippedMetric.unsafeUpdate(r.skipped, [])
-              for (const w of items) w.resume(Effect.void)
-            }),
-          onFailure: (cause) =>
-            Effect.zipRight(
-              Effect.logWarning("webhook append failed; answering 503 so Stripe retries", cause),
-              Effect.sync(() => {
-                for (const w of items) w.resume(Effect.fail(unavailable))
-              })
-            )
-        }),
-        Effect.ensuring(
-          Effect.sync(() => {
-            appending--
-            if (waiting.length > 0) flush()
-          })
-        )
-      )
-
-    const flush = () => {
-      if (timer !== undefined) {
-        clearTimeout(timer)
-        timer = undefined
-      }
-      while (waiting.length > 0 && appending < options.concurrency) {
-        let items: Array<Waiter>
-        if (waiting.length <= options.maxBatchSize) {
-          items = waiting
-          waiting = []
-        } else {
-          items = waiting.slice(0, options.maxBatchSize)
-          waiting = waiting.slice(options.maxBatchSize)
-        }
-        appending++
-        runFork(appendBatch(items))
-      }
-    }
-
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        if (timer !== undefined) clearTimeout(timer)
-        for (const w of waiting) w.resume(Effect.fail(unavailable))
-        waiting = []
-      })
-    )
-
-    return (event: Event.Event): Effect.Effect<void, LogUnavailable> =>
-      Effect.async<void, LogUnavailable>((resume) => {
-        // Full (the log is far behind) or closing: refuse at once with 503 rather than queue without bound.
-        if (closed || waiting.length >= capacity) return resume(Effect.fail(full))
-        waiting.push({ event, resume })
-        if (appending >= options.concurrency) return
-        if (waiting.length >= options.maxBatchSize || options.lingerMillis <= 0) flush()
-        else if (timer === undefined) timer = setTimeout(flush, options.lingerMillis)
-      })
-  })
-
-class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<Record<never, never>> {}
-
-class BodyUnreadable extends Data.TaggedError("BodyUnreadable")<Record<never, never>> {}
-
 /** The Node `IncomingMessage` under a request of `@effect/platform-node`, when that is what serves it. */
-interface NodeReadable {
-  on(event: "data", listener: (chunk: Buffer) => void): unknown
-  on(event: "end" | "error", listener: () => void): unknown
-  off(event: "data", listener: (chunk: Buffer) => void): unknown
-  off(event: "end" | "error", listener: () => void): unknown
-}
-
-const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeReadable | undefined => {
+const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeBody | undefined => {
   const source: unknown = (request as { readonly source?: unknown }).source
   return typeof source === "object" &&
     source !== null &&
@@ -379,64 +270,8 @@ const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeReadable 
     "off" in source &&
     "readableEnded" in source &&
     source.readableEnded === false
-    ? (source as NodeReadable)
+    ? (source as NodeBody)
     : undefined
-}
-
-/** Reads a Node body in one callback per chunk: nothing kept past `max`, the rest drained. */
-const readNode = (source: NodeReadable, max: number) =>
-  Effect.async<Uint8Array, BodyTooLarge | BodyUnreadable>((resume) => {
-    const chunks: Array<Buffer> = []
-    let size = 0
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= max) chunks.push(chunk)
-    }
-    const cleanup = () => {
-      source.off("data", onData)
-      source.off("end", onEnd)
-      source.off("error", onError)
-    }
-    const onEnd = () => {
-      cleanup()
-      if (size > max) resume(Effect.fail(new BodyTooLarge()))
-      else resume(Effect.succeed(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
-    }
-    const onError = () => {
-      cleanup()
-      resume(Effect.fail(new BodyUnreadable()))
-    }
-    source.on("data", onData)
-    source.on("end", onEnd)
-    source.on("error", onError)
-    return Effect.sync(cleanup)
-  })
-
-/** Reads the raw body, refusing it (without buffering past the limit) once it is larger than `max`. */
-const readBody = (
-  request: HttpServerRequest.HttpServerRequest,
-  max: number
-): Effect.Effect<Uint8Array, BodyTooLarge | BodyUnreadable> => {
-  const length = request.headers["content-length"]
-  if (length !== undefined) {
-    const n = Number(length)
-    if (!Number.isFinite(n) || n > max) return Effect.fail(new BodyTooLarge())
-  }
-  // On Node, straight from the IncomingMessage (the hot path: no stream machinery per request).
-  const source = nodeSource(request)
-  if (source !== undefined) return readNode(source, max)
-  // Elsewhere: count while reading, keep nothing past the limit, and drain the rest.
-  return request.stream.pipe(
-    Stream.runFold({ chunks: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
-      acc.size += chunk.length
-      if (acc.size <= max) acc.chunks.push(chunk)
-      return acc
-    }),
-    Effect.mapError(() => new BodyUnreadable()),
-    Effect.flatMap((acc) =>
-      acc.size > max ? Effect.fail(new BodyTooLarge()) : Effect.succeed(Buffer.concat(acc.chunks))
-    )
-  )
 }
 
 const json = (status: number, body: unknown) =>
@@ -445,108 +280,66 @@ const json = (status: number, body: unknown) =>
 const isPath = (path: string): path is `/${string}` => path.startsWith("/")
 
 const ok = json(200, { received: true })
+const notFound = Effect.succeed(json(404, { error: { reason: "not_found", message: "no such route" } }))
+const notAllowed = (allow: string) =>
+  Effect.succeed(
+    HttpServerResponse.text(
+      JSON.stringify({ error: { reason: "method_not_allowed", message: `use ${allow}` } }),
+      { status: 405, contentType: "application/json", headers: { allow } }
+    )
+  )
 
 /**
- * Builds the webhook app: the router of `POST <path>`, `/healthz`, `/readyz` and `/metrics`, with its
- * appender fibers running for the life of the scope.
+ * Builds the webhook app: `POST <path>`, `/healthz`, `/readyz` and `/metrics`, with its appender
+ * running for the life of the scope.
+ *
+ * The webhook route is one `Effect.async` per request: the body is read straight from Node's
+ * `IncomingMessage` when served by `@effect/platform-node` (a stream elsewhere), verified, converted
+ * and queued for the appender in plain callbacks, and the request resumes once with its answer. Every
+ * extra step through the fiber runtime per request costs CPU that the server has not got to spare.
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, never, EventLog | Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<HttpApp.Default, never, EventLog | Scope.Scope> =>
   Effect.gen(function* () {
     if (options.secrets.length === 0) return yield* Effect.dieMessage("Webhook.make: no webhook secret given")
     const path = options.path ?? "/webhooks"
     if (!isPath(path)) return yield* Effect.dieMessage(`Webhook.make: the path must start with "/": ${path}`)
     const log = yield* EventLog
-    const maxBody = options.maxBodyBytes ?? 1024 * 1024
-    const tolerance = options.toleranceSeconds ?? 300
     const timeout = Duration.decode(options.appendTimeout ?? "10 seconds")
-    const submit = yield* makeBatcher(log, {
-      maxBatchSize: options.maxBatchSize ?? 500,
-      lingerMillis: options.lingerMillis ?? 2,
-      concurrency: options.appendConcurrency ?? 2,
-      timeout
-    })
+    const maxBatchSize = options.maxBatchSize ?? 500
+    const appender = new Appender(
+      (events) => Metric.trackDuration(log.append({ events }), appendDurationMetric),
+      Runtime.runFork(yield* Effect.runtime<never>()),
+      {
+        maxBatchSize,
+        lingerMillis: options.lingerMillis ?? 2,
+        concurrency: options.appendConcurrency ?? 2,
+        timeout,
+        capacity: maxBatchSize * 20
+      },
+      (size, r) => {
+        batchSize.unsafeUpdate(size, noTags)
+        eventsAppendedTotal.unsafeUpdate(r.appended, webhookTag)
+        eventsSkippedTotal.unsafeUpdate(r.skipped, webhookTag)
+      }
+    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => appender.close()))
 
-    // Requests in flight; closing the scope waits for them before the appenders stop (graceful shutdown).
-    let inFlight = 0
+    const receiver = new Receiver({
+      secrets: options.secrets,
+      platformAccountId: options.platformAccountId,
+      toleranceSeconds: options.toleranceSeconds ?? 300,
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      appender
+    })
+    // Requests in flight; closing the scope waits for them before the appender stops (graceful shutdown).
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const deadline = Date.now() + Duration.toMillis(timeout) + 1000
-        while (inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("10 millis")
+        while (receiver.inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("10 millis")
       })
     )
-
-    const refuseSync = (status: number, reason: RejectReason, message: string) =>
-      Effect.as(
-        Effect.sync(() => rejectedWith(reason).unsafeUpdate(1, [])),
-        json(status, { error: { reason, message } })
-      ).pipe(Effect.tap(() => Effect.logDebug(`webhook refused (${status} ${reason}): ${message}`)))
-
-    /** Verifies and converts a body, synchronously: the event, or why it is refused. */
-    const decide = (
-      body: Uint8Array,
-      signature: string | undefined,
-      started: number
-    ): Either.Either<Event.Event, readonly [number, RejectReason, string]> => {
-      const verified = verifySignature(body, signature, options.secrets, {
-        toleranceSeconds: tolerance,
-        nowSeconds: Math.floor(started / 1000)
-      })
-      if (Either.isLeft(verified)) return Either.left([400, verified.left.reason, verified.left.message])
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))
-      } catch {
-        return Either.left([400, "invalid_json", "the body is not JSON"])
-      }
-      try {
-        return Either.mapLeft(
-          StripeEvent.toEnvelope(parsed, {
-            source: "webhook",
-            platformAccountId: options.platformAccountId,
-            receivedAt: new Date(started)
-          }),
-          (e) => [400, "invalid_event", e.message] as const
-        )
-      } catch (e) {
-        // The envelope's constructor validates its fields (e.g. an id with spaces).
-        return Either.left([400, "invalid_event", e instanceof Error ? e.message : String(e)])
-      }
-    }
-
-    const handle = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const started = Date.now()
-      eventsReceived.unsafeUpdate(1, [])
-      return Effect.matchEffect(readBody(request, maxBody), {
-        onFailure: (e) =>
-          e._tag === "BodyTooLarge"
-            ? refuseSync(413, "too_large", `the body is larger than ${maxBody} bytes`)
-            : refuseSync(400, "unreadable", "the body could not be read"),
-        onSuccess: (body) => {
-          const decided = decide(body, request.headers["stripe-signature"], started)
-          if (Either.isLeft(decided)) return refuseSync(...decided.left)
-          return Effect.matchEffect(submit(decided.right), {
-            onFailure: (e) => refuseSync(503, "unavailable", e.message),
-            onSuccess: () =>
-              Effect.sync(() => {
-                eventsAcknowledged.unsafeUpdate(1, [])
-                ackDuration.unsafeUpdate(Duration.millis(Date.now() - started), [])
-                return ok
-              })
-          })
-        }
-      })
-    })
-    const receive = Effect.suspend(() => {
-      inFlight++
-      return Effect.ensuring(
-        handle,
-        Effect.sync(() => {
-          inFlight--
-        })
-      )
-    })
 
     const holders = log.horizonHolders.pipe(
       Effect.timeout("2 seconds"),
@@ -592,14 +385,238 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
         contentType: "text/plain; version=0.0.4; charset=utf-8"
       })
     })
+    const healthz = Effect.succeed(HttpServerResponse.text("ok"))
 
-    return HttpRouter.empty.pipe(
-      HttpRouter.post(path, receive),
-      HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok"))),
-      HttpRouter.get("/readyz", readyz),
-      HttpRouter.get("/metrics", metrics)
-    )
+    // Routing by hand: four fixed paths do not need a router's context copy and fiber-ref swap per request.
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const url = request.url
+      const query = url.indexOf("?")
+      const pathname = query < 0 ? url : url.slice(0, query)
+      const method = request.method
+      if (pathname === path) return method === "POST" ? receiver.receive(request) : notAllowed("POST")
+      const get = method === "GET" || method === "HEAD"
+      switch (pathname) {
+        case "/healthz":
+          return get ? healthz : notAllowed("GET")
+        case "/readyz":
+          return get ? readyz : notAllowed("GET")
+        case "/metrics":
+          return get ? metrics : notAllowed("GET")
+        default:
+          return notFound
+      }
+    })
   })
+
+/** A refusal: counted by reason, logged at debug level, answered as JSON. */
+const refusal = (status: number, reason: RejectReason, message: string) =>
+  Effect.as(
+    Effect.zipRight(
+      Effect.sync(() => rejectedWith(reason).unsafeUpdate(1, noTags)),
+      Effect.logDebug(`webhook refused (${status} ${reason}): ${message}`)
+    ),
+    json(status, { error: { reason, message } })
+  )
+
+type Resume = (effect: Effect.Effect<HttpServerResponse.HttpServerResponse>) => void
+
+/** The webhook route's work per request, in plain callbacks (see `make`). */
+class Receiver {
+  inFlight = 0
+  constructor(
+    readonly options: {
+      readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+      readonly platformAccountId: string
+      readonly toleranceSeconds: number
+      readonly maxBodyBytes: number
+      readonly appender: Appender
+    }
+  ) {}
+
+  receive(
+    request: HttpServerRequest.HttpServerRequest
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse> {
+    const started = Date.now()
+    eventsReceived.unsafeUpdate(1, noTags)
+    const max = this.options.maxBodyBytes
+    const length = request.headers["content-length"]
+    if (length !== undefined) {
+      const n = Number(length)
+      if (!Number.isFinite(n) || n > max) return this.tooLarge()
+    }
+    const signature = request.headers["stripe-signature"]
+    // On Node, straight from the IncomingMessage (the hot path: no stream machinery per request).
+    const source = nodeSource(request)
+    if (source !== undefined) {
+      return Effect.async<HttpServerResponse.HttpServerResponse>((resume) => {
+        const reception = new NodeReception(this, source, signature, started, resume)
+        return Effect.sync(() => reception.abandon())
+      })
+    }
+    // Elsewhere: count while reading, keep nothing past the limit, and drain the rest.
+    return request.stream.pipe(
+      Stream.runFold({ chunks: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
+        acc.size += chunk.length
+        if (acc.size <= max) acc.chunks.push(chunk)
+        return acc
+      }),
+      Effect.matchEffect({
+        onFailure: () => this.unreadable(),
+        onSuccess: (acc) =>
+          acc.size > max
+            ? this.tooLarge()
+            : Effect.async<HttpServerResponse.HttpServerResponse>((resume) => {
+                this.inFlight++
+                this.accept(Buffer.concat(acc.chunks), signature, started, resume)
+              })
+      })
+    )
+  }
+
+  tooLarge() {
+    return refusal(413, "too_large", `the body is larger than ${this.options.maxBodyBytes} bytes`)
+  }
+
+  unreadable() {
+    return refusal(400, "unreadable", "the body could not be read")
+  }
+
+  /**
+   * Verifies and converts a body, then queues its event; `resume` gets the answer once it is stored
+   * (or why not). The caller counted the request in `inFlight`; this ends it.
+   */
+  accept(body: Uint8Array, signature: string | undefined, started: number, resume: Resume): void {
+    const decided = this.decide(body, signature, started)
+    if (Either.isLeft(decided)) {
+      this.refuse(resume, ...decided.left)
+      return
+    }
+    this.options.appender.submit(decided.right, (error) => {
+      this.inFlight--
+      if (error !== undefined) {
+        resume(refusal(503, "unavailable", error.message))
+        return
+      }
+      eventsAcknowledged.unsafeUpdate(1, noTags)
+      ackDuration.unsafeUpdate(Duration.millis(Date.now() - started), noTags)
+      resume(Effect.succeed(ok))
+    })
+  }
+
+  /** Verifies and converts a body, synchronously: the event, or why it is refused. */
+  decide(
+    body: Uint8Array,
+    signature: string | undefined,
+    started: number
+  ): Either.Either<Event.Event, readonly [number, RejectReason, string]> {
+    const verified = verifySignature(body, signature, this.options.secrets, {
+      toleranceSeconds: this.options.toleranceSeconds,
+      nowSeconds: Math.floor(started / 1000)
+    })
+    if (Either.isLeft(verified)) return Either.left([400, verified.left.reason, verified.left.message])
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"))
+    } catch {
+      return Either.left([400, "invalid_json", "the body is not JSON"])
+    }
+    try {
+      return Either.mapLeft(
+        StripeEvent.toEnvelope(parsed, {
+          source: "webhook",
+          platformAccountId: this.options.platformAccountId,
+          receivedAt: new Date(started)
+        }),
+        (e) => [400, "invalid_event", e.message] as const
+      )
+    } catch (e) {
+      // The envelope's constructor validates its fields (e.g. an id with spaces).
+      return Either.left([400, "invalid_event", e instanceof Error ? e.message : String(e)])
+    }
+  }
+
+  refuse(resume: Resume, status: number, reason: RejectReason, message: string): void {
+    this.inFlight--
+    resume(refusal(status, reason, message))
+  }
+}
+
+/** Node's `IncomingMessage`, as far as reading a body goes. */
+interface NodeBody {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown
+  on(event: "end" | "error" | "close", listener: () => void): unknown
+  off(event: "data", listener: (chunk: Buffer) => void): unknown
+  off(event: "end" | "error" | "close", listener: () => void): unknown
+}
+
+/**
+ * Reads one Node body in one callback per chunk (nothing kept past the limit, the rest drained),
+ * then hands it to the receiver. Listeners are members, not closures named by the bundler.
+ */
+class NodeReception {
+  private chunks: Array<Buffer> = []
+  private size = 0
+  private settled = false
+  private readonly onData: (chunk: Buffer) => void
+  private readonly onEnd: () => void
+  private readonly onError: () => void
+
+  constructor(
+    private readonly receiver: Receiver,
+    private readonly source: NodeBody,
+    private readonly signature: string | undefined,
+    private readonly started: number,
+    private readonly resume: Resume
+  ) {
+    receiver.inFlight++
+    this.onData = (chunk) => {
+      this.size += chunk.length
+      if (this.size <= receiver.options.maxBodyBytes) this.chunks.push(chunk)
+    }
+    this.onEnd = () => this.end()
+    this.onError = () => this.fail()
+    source.on("data", this.onData)
+    source.on("end", this.onEnd)
+    source.on("error", this.onError)
+    // Closed before its end: the client went away mid-body.
+    source.on("close", this.onError)
+  }
+
+  private end() {
+    if (this.settled) return
+    this.detach()
+    const receiver = this.receiver
+    if (this.size > receiver.options.maxBodyBytes) {
+      receiver.inFlight--
+      return this.resume(receiver.tooLarge())
+    }
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.chunks = []
+    receiver.accept(body, this.signature, this.started, this.resume)
+  }
+
+  private fail() {
+    if (this.settled) return
+    this.detach()
+    this.receiver.inFlight--
+    this.resume(this.receiver.unreadable())
+  }
+
+  /** The request's fiber was interrupted before the body was read. */
+  abandon() {
+    if (this.settled) return
+    this.detach()
+    this.receiver.inFlight--
+  }
+
+  private detach() {
+    this.settled = true
+    this.source.off("data", this.onData)
+    this.source.off("end", this.onEnd)
+    this.source.off("error", this.onError)
+    this.source.off("close", this.onError)
+  }
+}
 
 /**
  * Serves the webhook app on the `HttpServer` provided (e.g. `NodeHttpServer.layer`) for the life of
@@ -609,9 +626,16 @@ export const make = (options: Options): Effect.Effect<HttpRouter.HttpRouter, nev
  */
 export const layer = (options: Options): Layer.Layer<never, never, EventLog | HttpServer.HttpServer> =>
   Layer.unwrapScoped(
-    Effect.map(make(options), (router) =>
-      options.tracing === true
-        ? HttpServer.serve(router)
-        : HttpServer.serve(router).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
-    )
+    Effect.gen(function* () {
+      const app = yield* make(options)
+      const server = yield* HttpServer.HttpServer
+      const serve =
+        options.tracing === true
+          ? HttpServer.serve(app)
+          : HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+      // The app needs no service: served in a context of the server alone, because each request's
+      // fiber copies its context (and compares it, service by service, when the platform provides
+      // the request's scope), and a program's context can hold dozens of services.
+      return Layer.provide(serve, Layer.succeed(HttpServer.HttpServer, server))
+    })
   )

@@ -62,6 +62,11 @@ describe("StripeEvent.toEnvelope", () => {
       [[], /not a JSON object/],
       [event({ object: "customer" }), /not "event"/],
       [event({ id: "" }), /"id"/],
+      [event({ id: "evt_1 " }), /"id"/],
+      [event({ type: " customer.updated" }), /"type"/],
+      [event({ account: "acct 1\n" }), /"account"/],
+      [event({ data: { object: { id: " cus_1", object: "customer" } } }), /data\.object\.id/],
+      [event({ data: { object: { id: "cus_1", object: "customer\t" } } }), /data\.object\.object/],
       [event({ created: "yesterday" }), /"created"/],
       [event({ data: {} }), /data\.object/],
       [event({ data: { object: { id: "x" } } }), /data\.object\.object/]
