@@ -22,6 +22,17 @@ import type * as StripeError from "./StripeError.js"
 export const sourceName = "backfill"
 
 /**
+ * The name of the plan rows: one per account (key: the account id) while its backfill is under way,
+ * holding the resources it planned, so that a restart resumes the unfinished ranges without reading
+ * again the resources that had completed. Removed once no range is left; the next backfill then
+ * reads everything again.
+ */
+export const planSourceName = "backfill_plan"
+
+const Plan = Schema.Struct({ objects: Schema.Array(Schema.String) })
+const decodePlan = Schema.decodeUnknownOption(Plan)
+
+/**
  * What the backfill needs of a resource (the generated catalog has it).
  *
  * @since 0.1.0
@@ -266,10 +277,25 @@ export const make = (options: Options): Source.Source => {
         const store = yield* CursorStore.CursorStore
         const existing = yield* store.list(sourceName)
         const planned = new Set(existing.map((c) => c.key.split("/").slice(0, 2).join("/")))
+        const plans = new Map(
+          (yield* store.list(planSourceName)).flatMap((c) =>
+            Option.match(decodePlan(c.value), {
+              onNone: () => [],
+              onSome: (p) => [[c.key, p.objects] as const]
+            })
+          )
+        )
         const plan: Array<CursorWrite> = []
         for (const account of options.accounts) {
+          // resources of an interrupted backfill with no range left had completed: not read again
+          const done = new Set(plans.get(account.id) ?? [])
+          plan.push({
+            source: planSourceName,
+            key: account.id,
+            value: { objects: [...new Set([...done, ...options.resources.map((r) => r.object)])] }
+          })
           for (const resource of options.resources) {
-            if (planned.has(`${account.id}/${resource.object}`)) continue
+            if (planned.has(`${account.id}/${resource.object}`) || done.has(resource.object)) continue
             plan.push(
               write({
                 account: account.id,
@@ -285,7 +311,8 @@ export const make = (options: Options): Source.Source => {
         if (plan.length > 0) yield* store.put(plan)
         // ranges per resource currently open, to decide whether a page should split its range
         const open = yield* Ref.make(new Map<string, number>())
-        for (const c of [...existing.map((e) => e.key), ...plan.map((p) => p.key)]) {
+        const ranges = plan.filter((p) => p.source === sourceName)
+        for (const c of [...existing.map((e) => e.key), ...ranges.map((p) => p.key)]) {
           const prefix = c.split("/").slice(0, 2).join("/")
           yield* Ref.update(open, (m) => new Map(m).set(prefix, (m.get(prefix) ?? 0) + 1))
         }
@@ -511,13 +538,29 @@ export const make = (options: Options): Source.Source => {
           })
         )
 
+        // once every range is done (and stored), the plans go: the next backfill reads everything
+        const finished = Stream.fromEffect(
+          Effect.map(
+            store.list(sourceName),
+            (left): Source.Batch => ({
+              events: [],
+              cursors:
+                left.length > 0
+                  ? []
+                  : options.accounts.map((a) => ({ source: planSourceName, key: a.id, value: null }))
+            })
+          )
+        )
         return Stream.mergeAll(
           Array.from({ length: concurrency }, () => worker),
           {
             concurrency: "unbounded",
             bufferSize: concurrency
           }
-        ).pipe(Stream.filter((b) => b.events.length > 0 || b.cursors.length > 0))
+        ).pipe(
+          Stream.concat(finished),
+          Stream.filter((b) => b.events.length > 0 || b.cursors.length > 0)
+        )
       })
     )
   })

@@ -136,6 +136,67 @@ describe("Backfill", () => {
     }).pipe(Effect.provide(Memory.layer))
   )
 
+  it.live(
+    "a restarted backfill reads only what it had not finished; a later backfill reads everything again",
+    () =>
+      Effect.gen(function* () {
+        const small = customers(50, 11)
+        const large = customers(3000, 12).map((o) => ({
+          ...o,
+          id: o.id.replace("cus_", "in_"),
+          object: "invoice"
+        }))
+        const requests = new Map<string, number>()
+        const stripes = { "/v1/customers": makeStripe(small), "/v1/invoices": makeStripe(large) }
+        const list: Backfill.ListFn = (path, params, options) => {
+          requests.set(path, (requests.get(path) ?? 0) + 1)
+          return stripes[path as keyof typeof stripes].list(path, params, options)
+        }
+        const invoices: Backfill.Resource = {
+          object: "invoice",
+          listPath: "/v1/invoices",
+          supportsCreated: true
+        }
+        const make = () =>
+          Backfill.make({
+            list,
+            resources: [resource, invoices],
+            accounts: [platform],
+            apiVersion: null,
+            concurrency: 2
+          })
+        // stop once the customers are done and the invoices are not
+        const first = make()
+        const store = yield* CursorStore.CursorStore
+        yield* first.read.pipe(
+          Stream.mapEffect((batch) => Pipeline.append(first.name, batch)),
+          Stream.takeUntilEffect(() =>
+            Effect.map(store.list(Backfill.sourceName), (left) =>
+              left.every((c) => c.key.includes("/invoice/"))
+            )
+          ),
+          Stream.runDrain
+        )
+        assert.isAbove((yield* store.list(Backfill.sourceName)).length, 0, "invoices left to read")
+        requests.clear()
+        yield* Pipeline.runSource(make())
+        assert.strictEqual(
+          requests.get("/v1/customers"),
+          undefined,
+          "the finished customers are not read again"
+        )
+        const ids = yield* loggedIds
+        assert.strictEqual(ids.length, small.length + large.length)
+        assert.strictEqual(new Set(ids).size, small.length + large.length)
+        assert.deepStrictEqual(yield* store.list(Backfill.planSourceName), [], "the plan is gone once done")
+        // a new backfill after a complete one reads everything again
+        requests.clear()
+        yield* Pipeline.runSource(make())
+        assert.isAbove(requests.get("/v1/customers") ?? 0, 0)
+        assert.isAbove(requests.get("/v1/invoices") ?? 0, 0)
+      }).pipe(Effect.provide(Memory.layer))
+  )
+
   it.live("resumes when the object a cursor continues after was deleted", () =>
     Effect.gen(function* () {
       const objects = customers(450, 7)
