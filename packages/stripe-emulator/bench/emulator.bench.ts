@@ -5,6 +5,9 @@
  * 2. List requests per second from one client process (this one), 100 objects a page, keep-alive,
  *    against the emulator running in its own process (`src/main.ts`): customers and invoices, each
  *    request the next page of a lane paging with starting_after (the response is parsed as a client would).
+ * 3. Lists filtered by a parent, as a backfill issues them (server CPU per request): a customer's
+ *    payment methods (`/v1/payment_methods?customer=`), a customer's tax ids, and customer pages
+ *    with `expand[]=data.tax_ids`, for every customer in turn.
  */
 import { spawn } from "node:child_process"
 import { Agent, request } from "node:http"
@@ -126,12 +129,54 @@ const run = async (resource: string, mode: "parse" | "raw") => {
   )
 }
 
+/** Lanes fetch `paths` in turn (raw); the server's CPU per request. */
+const runPaths = async (label: string, paths: ReadonlyArray<string>) => {
+  let requests = 0
+  let next = 0
+  const deadline = performance.now() + SECONDS * 1000
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      const r = await get(paths[next++ % paths.length]!)
+      if (r.status !== 200) throw new Error(`${r.status} ${r.body}`)
+      requests++
+    }
+  }
+  const cpu0 = await serverCpuMs()
+  const t = performance.now()
+  await Promise.all(Array.from({ length: LANES }, () => lane()))
+  const s = (performance.now() - t) / 1000
+  const serverMsPerRequest = ((await serverCpuMs()) - cpu0) / requests
+  process.stdout.write(
+    `${label}: ${(requests / s).toFixed(0)} requests/s; server CPU ${(serverMsPerRequest * 1000).toFixed(0)} µs a request\n`
+  )
+}
+
 try {
   await get("/v1/customers?limit=100") // warm-up
   for (const resource of ["customers", "invoices"]) {
     await run(resource, "raw")
     await run(resource, "parse")
   }
+  const customerPages = await cursors("customers")
+  const customers: Array<string> = []
+  for (const after of customerPages) {
+    const r = await get(`/v1/customers?limit=100${after ? `&starting_after=${after}` : ""}`)
+    for (const c of (JSON.parse(r.body) as { data: Array<{ id: string }> }).data) customers.push(c.id)
+  }
+  await runPaths(
+    `payment methods of each of ${customers.length} customers`,
+    customers.map((id) => `/v1/payment_methods?customer=${id}&limit=100`)
+  )
+  await runPaths(
+    "tax ids of each customer",
+    customers.map((id) => `/v1/customers/${id}/tax_ids?limit=100`)
+  )
+  await runPaths(
+    "customer pages with expand[]=data.tax_ids",
+    customerPages.map(
+      (after) => `/v1/customers?limit=100&expand[]=data.tax_ids${after ? `&starting_after=${after}` : ""}`
+    )
+  )
 } finally {
   agent.destroy()
   child.kill("SIGTERM")

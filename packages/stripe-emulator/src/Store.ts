@@ -40,14 +40,58 @@ export const toJsonBuffer = (o: object): Buffer => {
 /** `JSON.stringify(o)` (through the cache). */
 export const toJson = (o: object): string => toJsonBuffer(o).toString("utf8")
 
+/** Index in `items` (ascending by `(created, id)`) of `o`, or where it would be inserted. */
+export const positionIn = (items: ReadonlyArray<StripeObject>, o: StripeObject): number => {
+  let lo = 0
+  let hi = items.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareAsc(items[mid]!, o) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** First index in `items` (ascending by `(created, id)`) whose `created` is ≥ `t`. */
+export const lowerBoundIn = (items: ReadonlyArray<StripeObject>, t: number): number => {
+  let lo = 0
+  let hi = items.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (createdOf(items[mid]!) < t) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Inserts `o` into `items`, kept ascending by `(created, id)`. */
+const insertSorted = (items: Array<StripeObject>, o: StripeObject): void => {
+  const n = items.length
+  if (n === 0 || compareAsc(items[n - 1]!, o) < 0) items.push(o)
+  else items.splice(positionIn(items, o), 0, o)
+}
+
+/**
+ * A secondary index of a collection: the live objects grouped by `keyOf(o)` (compared as `Map`
+ * keys, i.e. like `===`), each group ascending by `(created, id)` like `items`.
+ */
+interface SecondaryIndex {
+  readonly keyOf: (o: StripeObject) => unknown
+  readonly groups: Map<unknown, Array<StripeObject>>
+}
+
+const NONE: ReadonlyArray<StripeObject> = []
+
 /**
  * The live objects of one type. `items` is ascending by `(created, id)`; Stripe's list order is the
- * reverse, so lists walk it from the end.
+ * reverse, so lists walk it from the end. Secondary indexes (by a field's value, for lists filtered
+ * by a parent) are built at their first use and kept up to date by every change after it.
  */
 export class Collection {
   readonly type: string
   readonly items: Array<StripeObject> = []
   private readonly byId = new Map<string, StripeObject>()
+  private readonly indexes = new Map<string, SecondaryIndex>()
   constructor(type: string) {
     this.type = type
   }
@@ -66,32 +110,30 @@ export class Collection {
   }
   /** Index of `o` (by its `(created, id)`) in `items`, or where it would be inserted. */
   position(o: StripeObject): number {
-    let lo = 0
-    let hi = this.items.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (compareAsc(this.items[mid]!, o) < 0) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return positionIn(this.items, o)
   }
   /** First index whose `created` is ≥ `t`. */
   lowerBound(t: number): number {
-    let lo = 0
-    let hi = this.items.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (createdOf(this.items[mid]!) < t) lo = mid + 1
-      else hi = mid
+    return lowerBoundIn(this.items, t)
+  }
+  /**
+   * The live objects `o` with `keyOf(o) === key`, ascending by `(created, id)` like `items` (do not
+   * mutate). `name` identifies the index: every call with one name must pass the same `keyOf`.
+   */
+  group(name: string, keyOf: (o: StripeObject) => unknown, key: unknown): ReadonlyArray<StripeObject> {
+    let index = this.indexes.get(name)
+    if (index === undefined) {
+      index = { keyOf, groups: new Map() }
+      for (const o of this.items) addTo(index, o, true)
+      this.indexes.set(name, index)
     }
-    return lo
+    return index.groups.get(key) ?? NONE
   }
   insert(o: StripeObject): void {
     if (this.byId.has(o.id)) throw new Error(`duplicate id ${o.id}`)
     this.byId.set(o.id, o)
-    const n = this.items.length
-    if (n === 0 || compareAsc(this.items[n - 1]!, o) < 0) this.items.push(o)
-    else this.items.splice(this.position(o), 0, o)
+    insertSorted(this.items, o)
+    for (const index of this.indexes.values()) addTo(index, o, false)
   }
   /** Adds many objects at once (start-up): one sort instead of one insertion each. */
   load(objects: ReadonlyArray<StripeObject>): void {
@@ -101,6 +143,10 @@ export class Collection {
       this.items.push(o)
     }
     this.items.sort(compareAsc)
+    for (const index of this.indexes.values()) {
+      index.groups.clear()
+      for (const o of this.items) addTo(index, o, true)
+    }
   }
   /** Replaces the object with the same id (its `created` must not change). */
   replace(o: StripeObject): void {
@@ -109,14 +155,48 @@ export class Collection {
     const i = this.position(old)
     this.items[i] = o
     this.byId.set(o.id, o)
+    for (const index of this.indexes.values()) {
+      const before = index.keyOf(old)
+      const after = index.keyOf(o)
+      // SameValueZero, as Map keys compare
+      if (before === after || (isNaNValue(before) && isNaNValue(after))) {
+        const g = index.groups.get(before)!
+        g[positionIn(g, old)] = o
+      } else {
+        removeFrom(index, old)
+        addTo(index, o, false)
+      }
+    }
   }
   remove(id: string): StripeObject | undefined {
     const old = this.byId.get(id)
     if (old === undefined) return undefined
     this.items.splice(this.position(old), 1)
     this.byId.delete(id)
+    for (const index of this.indexes.values()) removeFrom(index, old)
     return old
   }
+}
+
+const isNaNValue = (v: unknown): boolean => typeof v === "number" && Number.isNaN(v)
+
+/** Adds `o` to its group; `last` when `o` is known to sort after every object already indexed. */
+const addTo = (index: SecondaryIndex, o: StripeObject, last: boolean): void => {
+  const key = index.keyOf(o)
+  const g = index.groups.get(key)
+  if (g === undefined) index.groups.set(key, [o])
+  else if (last) g.push(o)
+  else insertSorted(g, o)
+}
+
+const removeFrom = (index: SecondaryIndex, o: StripeObject): void => {
+  const key = index.keyOf(o)
+  const g = index.groups.get(key)
+  if (g === undefined) return
+  const i = positionIn(g, o)
+  if (g[i]?.id !== o.id) return
+  if (g.length === 1) index.groups.delete(key)
+  else g.splice(i, 1)
 }
 
 /** Id prefix → object type, for `expand[]` and lookups by id. */

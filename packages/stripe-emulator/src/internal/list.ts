@@ -1,6 +1,14 @@
 /** Stripe's list semantics: limit, starting_after / ending_before, created ranges, has_more, expand. */
 import { invalidRequest, RawReply, resourceMissing, type StripeApiError } from "../Router.js"
-import { type Account, type Collection, compareAsc, type StripeObject, toJsonBuffer } from "../Store.js"
+import {
+  type Account,
+  type Collection,
+  compareAsc,
+  lowerBoundIn,
+  positionIn,
+  type StripeObject,
+  toJsonBuffer
+} from "../Store.js"
 import { embedded, embeddedList, includable } from "./objects.js"
 
 export interface CreatedRange {
@@ -86,35 +94,43 @@ export interface Page {
   readonly hasMore: boolean
 }
 
-/** `[lo, hi)` of the ascending items whose `created` is in the range. */
-const rangeOf = (c: Collection, r: CreatedRange | undefined): [number, number] => {
-  if (r === undefined) return [0, c.size]
+/** `[lo, hi)` of the ascending `items` whose `created` is in the range. */
+const rangeOf = (items: ReadonlyArray<StripeObject>, r: CreatedRange | undefined): [number, number] => {
+  if (r === undefined) return [0, items.length]
   let lo = 0
-  let hi = c.size
-  if (r.gte !== undefined) lo = Math.max(lo, c.lowerBound(r.gte))
-  if (r.gt !== undefined) lo = Math.max(lo, c.lowerBound(r.gt + 1))
-  if (r.lte !== undefined) hi = Math.min(hi, c.lowerBound(r.lte + 1))
-  if (r.lt !== undefined) hi = Math.min(hi, c.lowerBound(r.lt))
+  let hi = items.length
+  if (r.gte !== undefined) lo = Math.max(lo, lowerBoundIn(items, r.gte))
+  if (r.gt !== undefined) lo = Math.max(lo, lowerBoundIn(items, r.gt + 1))
+  if (r.lte !== undefined) hi = Math.min(hi, lowerBoundIn(items, r.lte + 1))
+  if (r.lt !== undefined) hi = Math.min(hi, lowerBoundIn(items, r.lt))
   return [lo, hi]
 }
 
 /**
  * One page of a collection in Stripe's order (newest first), with an optional filter. A cursor that
  * is not a live object of the collection is Stripe's `resource_missing` on that parameter.
+ *
+ * `subset` (ascending by `(created, id)`, e.g. a group of {@link Collection.group}) holds every object
+ * of the collection that can pass `filter`: the page is read from it alone, so that a list filtered
+ * by a parent costs O(page + log n) instead of a scan of the collection. Created ranges and cursors
+ * are binary searches in either case.
  */
 export const pageCollection = (
   c: Collection,
   p: ListParams,
   filter?: (o: StripeObject) => boolean,
-  cursorMissing?: (id: string, param: string) => StripeApiError
+  cursorMissing?: (id: string, param: string) => StripeApiError,
+  subset?: ReadonlyArray<StripeObject>
 ): Page => {
-  let [lo, hi] = rangeOf(c, p.created)
-  const items = c.items
+  const items = subset ?? c.items
+  let [lo, hi] = rangeOf(items, p.created)
   const missing = cursorMissing ?? ((id: string, param: string) => resourceMissing(c.type, id, param, 400))
   if (p.endingBefore !== undefined) {
     const cur = c.get(p.endingBefore)
     if (cur === undefined) throw missing(p.endingBefore, "ending_before")
-    lo = Math.max(lo, c.position(cur) + 1)
+    // the objects after the cursor (it need not be in `subset`: its place there is the same)
+    const at = positionIn(items, cur)
+    lo = Math.max(lo, items[at]?.id === cur.id ? at + 1 : at)
     const out: Array<StripeObject> = []
     let i = lo
     for (; i < hi && out.length < p.limit; i++)
@@ -130,7 +146,7 @@ export const pageCollection = (
   if (p.startingAfter !== undefined) {
     const cur = c.get(p.startingAfter)
     if (cur === undefined) throw missing(p.startingAfter, "starting_after")
-    hi = Math.min(hi, c.position(cur))
+    hi = Math.min(hi, positionIn(items, cur))
   }
   if (filter === undefined) {
     const from = Math.max(lo, hi - p.limit)
@@ -219,10 +235,12 @@ const expandPath = (v: unknown, path: ReadonlyArray<string>, depth: number, acco
     if (spec?.expandOnly === true && spec.field === key && typeof v.id === "string") {
       child = embeddedList(account.children.get(v.id) ?? [], spec.url(v.id))
     } else if (drawn !== undefined && typeof v.id === "string") {
-      const owned: Array<StripeObject> = []
-      const items = account.collection(drawn.type).items
       // newest first, as Stripe lists them
-      for (let i = items.length - 1; i >= 0; i--) if (items[i]![drawn.owner] === v.id) owned.push(items[i]!)
+      const owned = account
+        .collection(drawn.type)
+        .group(drawn.owner, (o) => o[drawn.owner], v.id)
+        .slice()
+        .reverse()
       child = embeddedList(owned, drawn.url(v.id))
     } else return v
   }

@@ -23,15 +23,27 @@ import {
 import { embedded, make } from "./objects.js"
 import * as Ops from "./operations.js"
 
-type Filter = (o: StripeObject, v: unknown) => boolean
-const eq =
-  (field: string): Filter =>
-  (o, v) =>
-    o[field] === v
-const bool =
-  (field: string): Filter =>
-  (o, v) =>
-    o[field] === (v === "true" || v === true)
+/**
+ * A list filter: `test(o, v)` for the param's value `v`. With `index`, the objects that can pass are
+ * exactly those whose `keyOf(o)` is `key(v)` (as `===`), read from the collection's secondary index
+ * `name` instead of a scan (lists filtered by a parent: a customer's payment methods, …).
+ */
+interface Filter {
+  readonly test: (o: StripeObject, v: unknown) => boolean
+  readonly index?: {
+    readonly name: string
+    readonly keyOf: (o: StripeObject) => unknown
+    readonly key: (v: unknown) => unknown
+  }
+}
+const eq = (field: string): Filter => ({
+  test: (o, v) => o[field] === v,
+  index: { name: field, keyOf: (o) => o[field], key: (v) => v }
+})
+const bool = (field: string): Filter => ({ test: (o, v) => o[field] === (v === "true" || v === true) })
+const fn = (test: Filter["test"]): Filter => ({ test })
+/** A key no object has. */
+const NO_KEY = Symbol("no key")
 
 interface ListDef {
   readonly type: string
@@ -76,7 +88,7 @@ const LISTS: ReadonlyArray<ListDef> = [
       active: bool("active"),
       code: eq("code"),
       customer: eq("customer"),
-      coupon: (o, v) => (o.promotion as Record<string, unknown> | null)?.coupon === v
+      coupon: fn((o, v) => (o.promotion as Record<string, unknown> | null)?.coupon === v)
     }
   },
   {
@@ -84,14 +96,17 @@ const LISTS: ReadonlyArray<ListDef> = [
     path: "/v1/subscriptions",
     filters: {
       customer: eq("customer"),
-      price: (o, v) =>
+      price: fn((o, v) =>
         ((o.items as { data: Array<StripeObject> }).data ?? []).some(
           (i) => (i.price as StripeObject)?.id === v
-        ),
+        )
+      ),
       collection_method: eq("collection_method"),
-      status: (o, v) =>
-        v === "all" ||
-        (v === "ended" ? o.status === "canceled" || o.status === "incomplete_expired" : o.status === v)
+      status: fn(
+        (o, v) =>
+          v === "all" ||
+          (v === "ended" ? o.status === "canceled" || o.status === "incomplete_expired" : o.status === v)
+      )
     },
     defaultFilter: (input) =>
       input.status === undefined
@@ -111,7 +126,10 @@ const LISTS: ReadonlyArray<ListDef> = [
       customer: eq("customer"),
       status: eq("status"),
       collection_method: eq("collection_method"),
-      subscription: (o, v) => subscriptionOf(o) === v
+      subscription: {
+        test: (o, v) => subscriptionOf(o) === v,
+        index: { name: "parent.subscription_details.subscription", keyOf: subscriptionOf, key: (v) => v }
+      }
     }
   },
   {
@@ -121,7 +139,7 @@ const LISTS: ReadonlyArray<ListDef> = [
     filters: {
       customer: eq("customer"),
       invoice: eq("invoice"),
-      pending: (o, v) => (o.invoice === null) === (v === "true")
+      pending: fn((o, v) => (o.invoice === null) === (v === "true"))
     }
   },
   {
@@ -173,9 +191,19 @@ const LISTS: ReadonlyArray<ListDef> = [
     deletable: true,
     // Stripe lists the account's own tax ids unless `owner` names a customer.
     filters: {
-      owner: (o, v) => {
-        const owner = (v ?? {}) as Record<string, unknown>
-        return owner.type === "customer" && o.customer === owner.customer
+      owner: {
+        test: (o, v) => {
+          const owner = (v ?? {}) as Record<string, unknown>
+          return owner.type === "customer" && o.customer === owner.customer
+        },
+        index: {
+          name: "customer",
+          keyOf: (o) => o.customer,
+          key: (v) => {
+            const owner = (v ?? {}) as Record<string, unknown>
+            return owner.type === "customer" ? owner.customer : NO_KEY
+          }
+        }
       }
     },
     requires: ["owner"]
@@ -265,11 +293,25 @@ const listOf = (ctx: RequestContext, def: ListDef, extra?: Record<string, unknow
   const p = parseListParams(input)
   if (def.requires !== undefined && !def.requires.some((k) => input[k] !== undefined))
     return listReply({ data: [], hasMore: false }, def.path, ctx.account, p.expand)
-  const preds: Array<(o: StripeObject) => boolean> = []
+  const c = ctx.account.collection(def.type)
+  const given: Array<[Filter, unknown]> = []
   for (const [k, f] of Object.entries(def.filters ?? {})) {
     const v = input[k]
-    if (v !== undefined && v !== "") preds.push((o) => f(o, v))
+    if (v !== undefined && v !== "") given.push([f, v])
   }
+  // The smallest group of an indexed filter holds every object that can pass: page it alone.
+  let subset: ReadonlyArray<StripeObject> | undefined
+  let used: Filter | undefined
+  for (const [f, v] of given) {
+    if (f.index === undefined) continue
+    const g = c.group(f.index.name, f.index.keyOf, f.index.key(v))
+    if (subset === undefined || g.length < subset.length) {
+      subset = g
+      used = f
+    }
+  }
+  const preds: Array<(o: StripeObject) => boolean> = []
+  for (const [f, v] of given) if (f !== used) preds.push((o) => f.test(o, v))
   const d = def.defaultFilter?.(input)
   if (d !== undefined) preds.push(d)
   const filter =
@@ -278,7 +320,7 @@ const listOf = (ctx: RequestContext, def: ListDef, extra?: Record<string, unknow
       : preds.length === 1
         ? preds[0]
         : (o: StripeObject) => preds.every((f) => f(o))
-  const page = pageCollection(ctx.account.collection(def.type), p, filter)
+  const page = pageCollection(c, p, filter, undefined, subset)
   return listReply(page, ctx.path, ctx.account, p.expand)
 }
 
