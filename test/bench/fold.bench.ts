@@ -40,6 +40,8 @@ const { values } = parseArgs({
     keep: { type: "boolean", default: false },
     /** Log the plans of statements slower than this many ms (auto_explain, ANALYZE) to the server's log, copied to /tmp/fold-explain.log. */
     explain: { type: "string" },
+    /** A server setting for the benchmark's database (`name=value`, repeatable), e.g. `--set default_toast_compression=lz4`. */
+    set: { type: "string", multiple: true },
     /** Write a CPU profile of each fold (only the fold) into this directory. */
     profile: { type: "string" }
   }
@@ -218,21 +220,25 @@ try {
       Effect.provide(admin)
     )
   )
+  const settings = (values.set ?? []).map((s) => {
+    const [name, ...rest] = s.split("=")
+    return `${name} = '${rest.join("=").replace(/'/g, "''")}'`
+  })
   if (values.explain !== undefined) {
-    const settings = [
+    settings.push(
       "session_preload_libraries = 'auto_explain'",
       `auto_explain.log_min_duration = '${Number(values.explain)}ms'`,
       "auto_explain.log_analyze = on",
       "auto_explain.log_buffers = on",
       "auto_explain.log_nested_statements = on"
-    ]
-    for (const setting of settings) {
-      await Effect.runPromise(
-        Effect.flatMap(PgClient.PgClient, (sql) =>
-          sql.unsafe(`ALTER DATABASE ${database} SET ${setting}`)
-        ).pipe(Effect.provide(admin))
-      )
-    }
+    )
+  }
+  for (const setting of settings) {
+    await Effect.runPromise(
+      Effect.flatMap(PgClient.PgClient, (sql) =>
+        sql.unsafe(`ALTER DATABASE ${database} SET ${setting}`)
+      ).pipe(Effect.provide(admin))
+    )
   }
   const url = new URL(adminUrl)
   url.pathname = `/${database}`
@@ -262,9 +268,13 @@ try {
     )
 } finally {
   const serverLog = base === undefined ? undefined : Path.join(base, "pg", "postgres.log")
-  if (values.explain !== undefined && serverLog !== undefined && Fs.existsSync(serverLog)) {
+  if (
+    (values.explain !== undefined || values.set !== undefined) &&
+    serverLog !== undefined &&
+    Fs.existsSync(serverLog)
+  ) {
     Fs.copyFileSync(serverLog, "/tmp/fold-explain.log")
-    console.log("plans: /tmp/fold-explain.log")
+    console.log("server log: /tmp/fold-explain.log")
   }
   await Effect.runPromise(Scope.close(scope, Exit.void))
   if (base !== undefined) Fs.rmSync(base, { recursive: true, force: true })

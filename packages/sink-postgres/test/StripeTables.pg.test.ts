@@ -1,9 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Event, EventLog, RevalidationQueue } from "@stripe-sync/core"
+import { Event, EventLog, LogPosition, RevalidationQueue } from "@stripe-sync/core"
 import { Effect, Layer } from "effect"
 import { PgTest } from "../../../test/harness/index.js"
-import { PgProjection, PgSink, StripeTables } from "../src/index.js"
+import { PgProjection, PgSink, Replay, StripeTables } from "../src/index.js"
 
 const tables: ReadonlyArray<StripeTables.TableSpec> = [
   {
@@ -382,6 +382,38 @@ describe("StripeTables projection", () => {
           // an older parent state does not touch the children
           yield* fold([event({ type: "invoice.updated", object: invoice([], false), versionTs: 700 })])
           assert.strictEqual((yield* children()).length, 3)
+        })
+    )
+
+    it.effect(
+      "the runner reads the batch without data; the rows hold the logged objects, also when rebuilt into shadow tables",
+      () =>
+        Effect.gen(function* () {
+          const log = yield* EventLog.EventLog
+          const sql = yield* SqlClient.SqlClient
+          const state = customer("cus_rd", { email: "rd@x.io", metadata: { a: "1", nested: { b: [1, 2] } } })
+          yield* fold([event({ type: "customer.updated", object: state, versionTs: 1000 })])
+          assert.isFalse(projection.readsData)
+          const full = yield* log.read(LogPosition.zero, { limit: 10_000 })
+          const bare = yield* log.read(LogPosition.zero, { limit: 10_000, data: false })
+          assert.deepStrictEqual(
+            bare.events.map((e) => [e.id, e.position, e.objectId, e.versionTs]),
+            full.events.map((e) => [e.id, e.position, e.objectId, e.versionTs])
+          )
+          assert.isTrue(bare.events.every((e) => Object.keys(e.data).length === 0))
+          assert.deepStrictEqual(bare.next, full.next)
+          const rows = () =>
+            sql.unsafe<{ id: string; raw: string; email: string | null; deleted: boolean }>(
+              `SELECT id, "_raw_data"::text AS raw, email, deleted FROM stripe.customers ORDER BY id`
+            )
+          const before = yield* rows()
+          assert.deepStrictEqual(
+            JSON.parse(before.find((r) => r.id === "cus_rd")!.raw),
+            JSON.parse(JSON.stringify(state))
+          )
+          // a rebuild applies into a shadow schema and reads the log in the sync schema
+          yield* Replay.rebuild(projection, { batchSize: 7 })
+          assert.deepStrictEqual(yield* rows(), before)
         })
     )
 
