@@ -345,6 +345,39 @@ const postgresCpu = (dataDir: string): number => {
 const loadAverage = () =>
   process.platform === "linux" ? fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3) : []
 
+/** Sums and counts of the server's histograms that say where an event's time goes (from /metrics). */
+const histograms = async (baseUrl: string) => {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text()
+  const lines = text.split("\n")
+  /** The series of `name` whose labels include `label` (`key="value"`, or "" for any). */
+  const read = (name: string, label: string) => {
+    const value = (suffix: string) => {
+      const line = lines.find((l) => l.startsWith(`${name}_${suffix}`) && l.includes(label))
+      return Number(line?.slice(line.lastIndexOf(" ") + 1) ?? 0)
+    }
+    return { sum: value("sum"), count: value("count") }
+  }
+  return {
+    batch: read("stripe_sync_webhook_batch_size", ""),
+    append: read("stripe_sync_append_milliseconds", 'source="webhook"'),
+    apply: read("stripe_sync_apply_milliseconds", 'projection="stripe_tables"')
+  }
+}
+type Histograms = Awaited<ReturnType<typeof histograms>>
+
+/** "appends: <n> of <mean> events in <mean> ms; projection batches: <n> in <mean> ms" between two reads. */
+const histogramLine = (a: Histograms, b: Histograms) => {
+  const d = (x: { sum: number; count: number }, y: { sum: number; count: number }) => ({
+    sum: y.sum - x.sum,
+    count: y.count - x.count
+  })
+  const batch = d(a.batch, b.batch)
+  const append = d(a.append, b.append)
+  const apply = d(a.apply, b.apply)
+  const mean = (x: { sum: number; count: number }) => (x.count > 0 ? (x.sum / x.count).toFixed(1) : "n/a")
+  return `appends ${batch.count} of ${mean(batch)} events in ${mean(append)} ms; projection batches ${apply.count} in ${mean(apply)} ms`
+}
+
 const fmt = (ms: number) => (Number.isNaN(ms) ? "n/a" : `${ms.toFixed(1)} ms`)
 
 const program = Effect.gen(function* () {
@@ -433,11 +466,13 @@ const program = Effect.gen(function* () {
   if (values.only === undefined || values.only === "latency") {
     const rate = Number(values["latency-rate"])
     const cpu0 = cpuNow()
+    const h0 = yield* Effect.promise(() => histograms(urls[0]!))
     const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 10, rowSeen))
     const n = yield* stored(r.run)
     yield* caughtUp(r.run, r.sent, 30_000)
+    const h1 = yield* Effect.promise(() => histograms(urls[0]!))
     console.log(
-      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ${cpuLine(cpu0, r)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}`
+      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ${cpuLine(cpu0, r)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}; server 1: ${histogramLine(h0, h1)}`
     )
   }
 
@@ -448,14 +483,16 @@ const program = Effect.gen(function* () {
       .map(Number)
       .filter((n) => n > 0)) {
       const cpu0 = cpuNow()
+      const h0 = yield* Effect.promise(() => histograms(urls[0]!))
       const r = yield* Effect.promise(() => step(urls, rate, windowSeconds, 0, rowSeen))
       const n = yield* stored(r.run)
       const projected = yield* caughtUp(r.run, r.sent, 10_000)
+      const h1 = yield* Effect.promise(() => histograms(urls[0]!))
       const cpu = cpuLine(cpu0, r)
       const keptUp = r.lastAckAfterWindowMs <= 1000
       const sustained = r.ok === r.sent && n === r.sent && keptUp && projected
       console.log(
-        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; ${cpu}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))} → ${sustained ? "sustained" : "NOT sustained"}`
+        `${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored, last answer ${fmt(r.lastAckAfterWindowMs)} after the window, projection ${projected ? "caught up" : "behind"} within 10 s; ${cpu}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}; server 1: ${histogramLine(h0, h1)} → ${sustained ? "sustained" : "NOT sustained"}`
       )
       if (!sustained) break
       best = rate
