@@ -205,7 +205,8 @@ const upsertSql = (options: {
   const listColumns = lists.map((_, k) => `, c${k}`).join("")
   const listNulls = lists.map(() => ", NULL").join("")
   // Each event is fetched by its own index probe (the LATERAL … LIMIT 1 is never flattened into a join,
-  // which a log without statistics plans as a sort of the whole log). `|| '{}'` detoasts the data once:
+  // which a log without statistics plans as a sort of the whole log), and so is the stored row of each
+  // object (a join would scan the whole table for every batch). `|| '{}'` detoasts the data once:
   // a value left toasted would be fetched and decompressed again by every generated column.
   return `WITH src AS MATERIALIZED (
   SELECT e.object_id AS id, e.account_id, e.version_ts, e.event_id, e.position, e.data || '{}'::jsonb AS data,
@@ -224,17 +225,17 @@ input AS MATERIALIZED (
   ORDER BY s.id, s.version_ts DESC, s.rank DESC, s.event_id COLLATE "C" DESC
 ),
 conflicts AS (
-  SELECT i.id, i.account_id, i.version_ts FROM input i JOIN ${table} t ON t."id" = i.id
-  WHERE t."_version_ts" = i.version_ts AND t."_raw_data" IS DISTINCT FROM i.data
-    AND i.rank <> ${TOMBSTONE} AND t."_rank" <> ${TOMBSTONE}${
-      duplicates
-        ? `
+  SELECT i.id, i.account_id, i.version_ts FROM input i
+  CROSS JOIN LATERAL (SELECT t."_raw_data", t."_rank" FROM ${table} t WHERE t."id" = i.id AND t."_version_ts" = i.version_ts LIMIT 1) t
+  WHERE i.rank <> ${TOMBSTONE} AND t."_rank" <> ${TOMBSTONE} AND t."_raw_data" IS DISTINCT FROM i.data${
+    duplicates
+      ? `
   UNION
   SELECT i.id, i.account_id, i.version_ts FROM input i JOIN src s ON s.id = i.id
   WHERE s.version_ts = i.version_ts AND s.data IS DISTINCT FROM i.data
     AND i.rank <> ${TOMBSTONE} AND s.rank <> ${TOMBSTONE}`
-        : ""
-    }
+      : ""
+  }
 ),
 upserted AS (
   INSERT INTO ${table} AS t ("id", "_raw_data", "_account_id", "_version_ts", "_rank", "_event_id", "_event_position", "_last_synced_at"${child ? `, "_parent_id"` : ""})
