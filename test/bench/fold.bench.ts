@@ -197,6 +197,13 @@ const main = (dataDir: string | undefined) =>
       yield* appendAll(updates)
       yield* fold(`fold updates, round ${round} (webhook-like, truncated lists)`)
     }
+    const sql = yield* PgClient.PgClient
+    const [disk] = yield* sql<{ tables: string; log: string }>`
+      SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid)) FILTER (WHERE left(c.relname, 1) <> '_')) AS tables,
+        pg_size_pretty(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname = '_events')) AS log
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'stripe' AND c.relkind = 'r'`
+    console.log(`disk: stripe tables ${disk?.tables} (with indexes and TOAST), log ${disk?.log}`)
   })
 
 const scope = Effect.runSync(Scope.make())
