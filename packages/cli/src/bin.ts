@@ -28,6 +28,12 @@ run(argv).pipe(
   NodeRuntime.runMain({
     disablePrettyLogger: true,
     disableErrorReporting: true,
-    teardown: (exit, onExit) => onExit(exitCode(exit))
+    // The command is done and every scope is closed: exit now, once stdout and stderr are flushed,
+    // rather than wait for the event loop to empty (a handle a library leaves open, such as an idle
+    // database socket, kept a finished command alive now and then).
+    teardown: (exit) => {
+      const code = exitCode(exit)
+      process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+    }
   })
 )
