@@ -270,6 +270,15 @@ export interface LiveOptions<R = never> {
 }
 
 /**
+ * The least pause between two folds of the stripe tables in live mode: under a steady flow of
+ * webhooks, batches of tens of events instead of a few (each batch costs about the same in
+ * Postgres), for at most 50 ms more from receipt to row.
+ *
+ * @since 0.1.0
+ */
+export const liveFoldInterval = "50 millis"
+
+/**
  * Live sync until interrupted: the stripe tables projection, the revalidation queue's drain, the
  * Events API poller (when asked) and whatever runs alongside (the webhook server). The first part to
  * fail stops the others; an interruption (SIGINT/SIGTERM) stops them all, each finishing what it
@@ -291,7 +300,11 @@ export const live = <R = never>(options: LiveOptions<R>) =>
       | RevalidationQueue.RevalidationQueue
       | StripeClient.StripeClient
     >()
-    parts.push(PgProjection.run(stripeTables, { pollInterval: "1 second" }).pipe(Effect.provide(context)))
+    parts.push(
+      PgProjection.run(stripeTables, { pollInterval: "1 second", minInterval: liveFoldInterval }).pipe(
+        Effect.provide(context)
+      )
+    )
     parts.push(Revalidate.run({ client, platformAccountId }).pipe(Effect.provide(context)))
     if (options.revalidate !== undefined && options.revalidate.length > 0) {
       const onEvents = Revalidate.onEvents(options.revalidate)

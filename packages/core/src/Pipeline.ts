@@ -32,6 +32,12 @@ export interface ProjectionOptions {
   readonly batchSize?: number
   /** Poll interval when caught up and no change signal comes (default 1 s). */
   readonly pollInterval?: Duration.DurationInput
+  /**
+   * When caught up, the least time between the end of one read and the next (default none). Under
+   * a steady trickle of events (webhooks), fewer and larger batches, each with its fixed cost paid
+   * once, for at most this much more latency.
+   */
+  readonly minInterval?: Duration.DurationInput
 }
 
 const isRetryableStoreError = (e: { readonly _tag: string }): boolean =>
@@ -209,6 +215,11 @@ export const runProjection = <R>(
       const batchSize = options.batchSize ?? 1000
       // Subscribed before the first read, so that no signal between a read and the wait is lost.
       const waitForChange = yield* EventLog.changeWaiter(log, options.pollInterval ?? "1 second")
+      // a signal that comes during the pause is kept: the wait after it then returns at once
+      const caughtUp =
+        options.minInterval === undefined
+          ? waitForChange
+          : Effect.zipRight(Effect.sleep(options.minInterval), waitForChange)
       let position = yield* startPosition(projection)
       return yield* Effect.forever(
         Effect.gen(function* () {
@@ -220,7 +231,7 @@ export const runProjection = <R>(
             )
           )
           position = r.next
-          if (!r.full) yield* waitForChange
+          if (!r.full) yield* caughtUp
         })
       )
     })

@@ -69,7 +69,7 @@ export const serveWebhooks = (options: ServeOptions) =>
         ? Option.some(
             yield* Effect.suspend(() => {
               projectionState = "running"
-              return PgProjection.run(Sync.stripeTables)
+              return PgProjection.run(Sync.stripeTables, { minInterval: Sync.liveFoldInterval })
             }).pipe(
               Effect.sandbox,
               Effect.tapError((cause) =>
