@@ -29,6 +29,7 @@ import { Catalog } from "@stripe-sync/source-stripe"
 import { makeState } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
+import { serverCpu } from "./serverCpu.js"
 
 const { values } = parseArgs({
   options: {
@@ -49,34 +50,6 @@ const { values } = parseArgs({
 const scale = Number(values.scale)
 const batchSize = Number(values.batch)
 const updateRounds = Number(values.updates)
-
-/** CPU seconds used so far by the server's processes (the postmaster, its live children, and the exited ones it reaped). */
-const serverCpu = (dataDir: string | undefined): number => {
-  if (dataDir === undefined) return Number.NaN
-  try {
-    const postmaster = Number(Fs.readFileSync(Path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
-    const ticks = (pid: number, withChildren: boolean): { ppid: number; ticks: number } | undefined => {
-      try {
-        const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-        const own = Number(f[11]) + Number(f[12])
-        return { ppid: Number(f[1]), ticks: withChildren ? own + Number(f[13]) + Number(f[14]) : own }
-      } catch {
-        return undefined
-      }
-    }
-    let total = ticks(postmaster, true)?.ticks ?? 0
-    for (const entry of Fs.readdirSync("/proc")) {
-      const pid = Number(entry)
-      if (!Number.isInteger(pid) || pid === postmaster) continue
-      const t = ticks(pid, false)
-      if (t !== undefined && t.ppid === postmaster) total += t.ticks
-    }
-    return total / 100
-  } catch {
-    return Number.NaN
-  }
-}
 
 const load = () =>
   Os.loadavg()

@@ -15,6 +15,7 @@ import * as Path from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { Event, EventLog } from "@stripe-sync/core"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { serverCpu } from "../../../test/bench/serverCpu.js"
 import * as EmbeddedDatabase from "../../cli/src/EmbeddedDatabase.js"
 import { PgProjection, PgSink } from "../src/index.js"
 import { customerNames } from "../test/fixtures/customerNames.js"
@@ -35,34 +36,6 @@ const sampleRss = () => {
   const rss = process.memoryUsage.rss()
   if (rss > peakRss) peakRss = rss
   return rss
-}
-
-/** CPU seconds used so far by the server's processes (the postmaster, its live children, and the exited ones it reaped). */
-const serverCpu = (dataDir: string): number => {
-  try {
-    const postmaster = Number(Fs.readFileSync(Path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
-    const ticks = (pid: number, withChildren: boolean): { ppid: number; ticks: number } | undefined => {
-      try {
-        const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-        // fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-        const own = Number(f[11]) + Number(f[12])
-        return { ppid: Number(f[1]), ticks: withChildren ? own + Number(f[13]) + Number(f[14]) : own }
-      } catch {
-        return undefined
-      }
-    }
-    let total = ticks(postmaster, true)?.ticks ?? 0
-    for (const entry of Fs.readdirSync("/proc")) {
-      const pid = Number(entry)
-      if (!Number.isInteger(pid) || pid === postmaster) continue
-      const t = ticks(pid, false)
-      if (t !== undefined && t.ppid === postmaster) total += t.ticks
-    }
-    return total / 100
-  } catch {
-    return Number.NaN
-  }
 }
 
 interface Server {
