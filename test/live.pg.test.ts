@@ -59,6 +59,33 @@ const pollAndSettle = (accounts: ReadonlyArray<Backfill.Account>, since: number,
     )
   })
 
+/**
+ * `stripe-sync sync …` as a child process, once it has printed `live` (or exited); killed with the
+ * scope. `output()` is what it printed so far.
+ */
+const startSync = (args: ReadonlyArray<string>, env: Record<string, string>, live: string) =>
+  Effect.gen(function* () {
+    const child = cli(["sync", ...args], env)
+    let output = ""
+    child.stdout!.on("data", (c: Buffer) => {
+      output += c.toString()
+    })
+    child.stderr!.on("data", (c: Buffer) => {
+      output += c.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (child.exitCode === null) child.kill("SIGKILL")
+      })
+    )
+    yield* waitFor(
+      "the live phase",
+      Effect.sync(() => output.includes(live) || child.exitCode !== null)
+    )
+    return { child, exited, output: () => output }
+  })
+
 describe("live sync, end to end", () => {
   layer(PgTest.layer(), { timeout: "120 seconds", excludeTestServices: true })((it) => {
     it.scoped(
@@ -317,9 +344,8 @@ describe("live sync, end to end", () => {
               body: `url=${encodeURIComponent(`http://127.0.0.1:${port}/webhooks`)}&enabled_events[]=*`
             }).then((r) => r.json() as Promise<{ secret: string }>)
           )
-          const child = cli(
+          const first = yield* startSync(
             [
-              "sync",
               "--webhook-port",
               String(port),
               "--webhook-secret",
@@ -333,30 +359,11 @@ describe("live sync, end to end", () => {
               "--log-level",
               "error"
             ],
-            { DATABASE_URL: db.url, STRIPE_API_KEY: "sk_test_cli", STRIPE_API_BASE: emulator.url }
+            { DATABASE_URL: db.url, STRIPE_API_KEY: "sk_test_cli", STRIPE_API_BASE: emulator.url },
+            "live: polling events every 1 s and webhooks on port"
           )
-          let output = ""
-          child.stdout!.on("data", (c: Buffer) => {
-            output += c.toString()
-          })
-          child.stderr!.on("data", (c: Buffer) => {
-            output += c.toString()
-          })
-          const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              if (child.exitCode === null) child.kill("SIGKILL")
-            })
-          )
-          yield* waitFor(
-            "the live phase",
-            Effect.sync(
-              () =>
-                output.includes("live: polling events every 1 s and webhooks on port") ||
-                child.exitCode !== null
-            )
-          )
-          assert.include(output, "live:", output)
+          const { child, exited } = first
+          assert.include(first.output(), "live:", first.output())
           yield* waitFor(
             "the webhook server",
             Effect.promise(() =>
@@ -388,44 +395,19 @@ describe("live sync, end to end", () => {
           assert.includeMembers(sources, ["backfill", "webhook"], "webhooks were received")
           child.kill("SIGTERM")
           const code = yield* Effect.promise(() => exited)
-          assert.strictEqual(code, 130, output)
+          assert.strictEqual(code, 130, first.output())
 
           // A restart goes straight to polling from the stored cursor: no second backfill, and the
           // changes made while it was down arrive.
           const backfilled = yield* sql<{ n: number }>`
             SELECT count(*)::int AS n FROM live_cli._events WHERE source = 'backfill'`
           driver.steps(15)
-          const restarted = cli(
-            [
-              "sync",
-              "--poll-events",
-              "1",
-              "--events-lag",
-              "0",
-              "--schema",
-              "live_cli",
-              "--log-level",
-              "error"
-            ],
-            { DATABASE_URL: db.url, STRIPE_API_KEY: "sk_test_cli", STRIPE_API_BASE: emulator.url }
+          const restarted = yield* startSync(
+            ["--poll-events", "1", "--events-lag", "0", "--schema", "live_cli", "--log-level", "error"],
+            { DATABASE_URL: db.url, STRIPE_API_KEY: "sk_test_cli", STRIPE_API_BASE: emulator.url },
+            "live: polling events every 1 s"
           )
-          let again = ""
-          restarted.stdout!.on("data", (c: Buffer) => {
-            again += c.toString()
-          })
-          restarted.stderr!.on("data", (c: Buffer) => {
-            again += c.toString()
-          })
-          const exitedAgain = new Promise<number | null>((resolve) => restarted.on("exit", (c) => resolve(c)))
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              if (restarted.exitCode === null) restarted.kill("SIGKILL")
-            })
-          )
-          yield* waitFor(
-            "the restarted live phase",
-            Effect.sync(() => again.includes("live: polling events every 1 s") || restarted.exitCode !== null)
-          )
+          const again = restarted.output()
           assert.include(again, "resuming: the last backfill completed", again)
           assert.notInclude(again, "done:", again)
           driver.steps(15)
@@ -440,8 +422,8 @@ describe("live sync, end to end", () => {
           const backfilledAfter = yield* sql<{ n: number }>`
             SELECT count(*)::int AS n FROM live_cli._events WHERE source = 'backfill'`
           assert.strictEqual(backfilledAfter[0]!.n, backfilled[0]!.n, "no second backfill")
-          restarted.kill("SIGTERM")
-          assert.strictEqual(yield* Effect.promise(() => exitedAgain), 130, again)
+          restarted.child.kill("SIGTERM")
+          assert.strictEqual(yield* Effect.promise(() => restarted.exited), 130, restarted.output())
         }),
       180_000
     )
