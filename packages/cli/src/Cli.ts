@@ -63,13 +63,7 @@ const backfillOptions = {
 const connected = (value: Option.Option<string>): "none" | "all" | ReadonlyArray<string> =>
   Option.match(value, {
     onNone: () => "none" as const,
-    onSome: (v) =>
-      v.trim() === "all"
-        ? ("all" as const)
-        : v
-            .split(",")
-            .map((s) => s.trim())
-            .filter((s) => s.length > 0)
+    onSome: (v) => (v.trim() === "all" ? ("all" as const) : Sync.parseList(v))
   })
 
 type BackfillFlags = SharedOptions.Shared & {
@@ -238,14 +232,7 @@ const sync = Command.make(
             // after a backfill: from its start (minus the lag), so nothing changed meanwhile is lost;
             // on a resume: from the stored cursors
             pollFrom: decision._tag === "Resume" ? undefined : started - eventsLag,
-            revalidate: Option.getOrUndefined(
-              Option.map(revalidate, (r) =>
-                r
-                  .split(",")
-                  .map((s) => s.trim())
-                  .filter((s) => s.length > 0)
-              )
-            ),
+            revalidate: Option.getOrUndefined(Option.map(revalidate, Sync.parseList)),
             alongside: [
               Effect.all(
                 [

@@ -25,6 +25,17 @@ export class UnknownResource extends Data.TaggedError("ConfigurationError")<{
 }> {}
 
 /**
+ * A comma-separated option value (`customer, subscription`) as its non-empty items.
+ *
+ * @since 0.1.0
+ */
+export const parseList = (value: string): ReadonlyArray<string> =>
+  value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+
+/**
  * The `stripe` tables projection over every table of the catalog.
  *
  * @since 0.1.0

@@ -14,6 +14,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
 import { Webhook } from "@stripe-sync/source-stripe"
 import { Effect } from "effect"
+import { json, waitFor, withEmulator } from "../../../test/harness/e2e.js"
 import { PgTest } from "../../../test/harness/index.js"
 import * as EmbeddedDatabase from "../src/EmbeddedDatabase.js"
 
@@ -24,7 +25,11 @@ const secret = "whsec_cli_test"
  * `serve` on `databaseUrl`, or on the embedded default in `cwd` when none is given. The child leads
  * a process group of its own, as a command started in a terminal does.
  */
-const startServe = (databaseUrl: string | undefined, cwd = root) =>
+const startServe = (
+  databaseUrl: string | undefined,
+  cwd = root,
+  options: { readonly args?: ReadonlyArray<string>; readonly env?: Record<string, string> } = {}
+) =>
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string }, Error>((resume) => {
       // node itself (not the tsx wrapper), so that signals and the exit code are the CLI's own.
@@ -39,8 +44,7 @@ const startServe = (databaseUrl: string | undefined, cwd = root) =>
           "0",
           "--host",
           "127.0.0.1",
-          "--platform-account",
-          "acct_cli_test",
+          ...(options.args ?? ["--platform-account", "acct_cli_test"]),
           "--webhook-secret",
           `whsec_old,${secret}`,
           "--log-level",
@@ -50,7 +54,11 @@ const startServe = (databaseUrl: string | undefined, cwd = root) =>
           cwd,
           detached: true,
           stdio: ["ignore", "pipe", "pipe"],
-          env: { ...withoutDatabaseUrl, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }
+          env: {
+            ...withoutDatabaseUrl,
+            ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+            ...options.env
+          }
         }
       )
       let out = ""
@@ -74,7 +82,37 @@ const startServe = (databaseUrl: string | undefined, cwd = root) =>
       })
   )
 
-const { DATABASE_URL: _ignored, ...withoutDatabaseUrl } = process.env
+const {
+  DATABASE_URL: _ignored,
+  STRIPE_API_KEY: _key,
+  STRIPE_API_BASE: _base,
+  ...withoutDatabaseUrl
+} = process.env
+
+/** Posts one signed event; resolves with the status. */
+const postEvent = (agent: Http.Agent, url: URL, event: Record<string, unknown>) =>
+  new Promise<number | string>((resolve) => {
+    const body = JSON.stringify(event)
+    const req = Http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: "/webhooks",
+        method: "POST",
+        agent,
+        headers: {
+          "content-length": Buffer.byteLength(body),
+          "stripe-signature": Webhook.sign(body, secret, Math.floor(Date.now() / 1000))
+        }
+      },
+      (res) => {
+        res.resume()
+        res.on("end", () => resolve(res.statusCode ?? 0))
+      }
+    )
+    req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
+    req.end(body)
+  })
 
 const post = (agent: Http.Agent, url: URL, id: string) =>
   new Promise<{ readonly id: string; readonly status: number | string }>((resolve) => {
@@ -214,6 +252,52 @@ describe("stripe-sync serve", () => {
             acknowledged.filter((id) => !stored.has(id)),
             [],
             "every acknowledged event is stored"
+          )
+        }),
+      90_000
+    )
+
+    it.scoped(
+      "with a Stripe key and --revalidate: the table holds the API's object, not a stale payload",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* PgTest.TestDatabase
+          const sql = yield* SqlClient.SqlClient
+          const emulator = yield* withEmulator({ seed: "serve-revalidate", scale: 0.01 })
+          const { url } = yield* startServe(db.url, root, {
+            args: ["--revalidate", "customer"],
+            env: { STRIPE_API_KEY: "sk_test_serve", STRIPE_API_BASE: emulator.url }
+          })
+          const truth = emulator.truth("customer")[0]!
+          const agent = new Http.Agent({ keepAlive: true })
+          yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+          const status = yield* Effect.promise(() =>
+            postEvent(agent, new URL(url), {
+              id: "evt_serve_stale",
+              object: "event",
+              type: "customer.updated",
+              created: Math.floor(Date.now() / 1000),
+              data: { object: { ...truth, email: "stale@example.com", metadata: { stale: "yes" } } }
+            })
+          )
+          assert.strictEqual(status, 200)
+          const row = sql<{ raw: unknown }>`
+            SELECT _raw_data AS raw FROM stripe.customers WHERE id = ${String(truth.id)}`
+          yield* waitFor(
+            "the API's customer in stripe.customers",
+            Effect.map(
+              row,
+              (rows) => rows[0] !== undefined && (rows[0].raw as { email?: unknown }).email === truth.email
+            ),
+            30
+          )
+          assert.deepStrictEqual((yield* row)[0]?.raw, json(truth))
+          const sources = yield* sql<{ source: string }>`
+            SELECT DISTINCT source FROM stripe._events WHERE object_id = ${String(truth.id)} ORDER BY source`
+          assert.deepStrictEqual(
+            sources.map((r) => r.source),
+            ["revalidate_queue", "webhook"],
+            "the webhook is kept in the log, and the API's object appended after it"
           )
         }),
       90_000

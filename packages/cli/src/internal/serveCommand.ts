@@ -9,7 +9,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import type { CheckpointStore } from "@stripe-sync/core/CheckpointStore"
 import type { EventLog } from "@stripe-sync/core/EventLog"
 import { PgProjection } from "@stripe-sync/sink-postgres"
-import { StripeClient, Webhook } from "@stripe-sync/source-stripe"
+import { Revalidate, StripeClient, Webhook } from "@stripe-sync/source-stripe"
 import { Config, Console, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import * as SharedOptions from "../SharedOptions.js"
 import * as Sync from "../Sync.js"
@@ -134,6 +134,24 @@ export const serveWebhooks = (options: ServeOptions) =>
   )
 
 /**
+ * Beside the server, with a Stripe key: the revalidation queue's drain, and the projection that
+ * queues every event of the `--revalidate` object types.
+ */
+const revalidation = (platformAccountId: string, objectTypes: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const client = yield* StripeClient.StripeClient
+    const drainQueue = Revalidate.run({ client, platformAccountId })
+    if (objectTypes.length === 0) return yield* drainQueue
+    const onEvents = Revalidate.onEvents(objectTypes)
+    yield* PgProjection.migrate(onEvents)
+    yield* Effect.logInfo(`revalidating every event of ${objectTypes.join(", ")} from the API`)
+    yield* Effect.all([drainQueue, PgProjection.run(onEvents, { pollInterval: "1 second" })], {
+      concurrency: "unbounded",
+      discard: true
+    })
+  })
+
+/**
  * Graceful close of a Node server: stop accepting connections, close idle keep-alive connections,
  * answer every request in flight with `Connection: close`, and wait (at most 30 s) until they are
  * answered.
@@ -255,13 +273,30 @@ export const serve = Command.make(
         "The account (acct_…) of events without `account`; default: looked up with the Stripe key."
       ),
       Options.optional
+    ),
+    revalidate: Options.text("revalidate").pipe(
+      Options.withDescription(
+        "Object types (customer,subscription,…) whose events are each followed by a fresh read of the object from the API; the tables hold that instead of the payload. Needs a Stripe key."
+      ),
+      Options.optional
     )
   },
   (options) =>
     Effect.gen(function* () {
       const secrets = yield* resolveSecrets(options.webhookSecret)
+      const revalidate = Option.match(options.revalidate, {
+        onNone: () => [],
+        onSome: Sync.parseList
+      })
+      if (revalidate.length > 0 && Option.isNone(options.stripeApiKey)) {
+        return yield* new Sync.UnknownResource({
+          setting: "stripe api key",
+          message:
+            "--revalidate reads objects from the API: pass a Stripe key (--stripe-api-key or STRIPE_API_KEY)"
+        })
+      }
       const account = yield* resolveAccount(options)
-      yield* serveWebhooks({
+      const server = serveWebhooks({
         port: options.port,
         host: Option.getOrUndefined(options.host),
         path: options.path,
@@ -270,6 +305,16 @@ export const serve = Command.make(
         toleranceSeconds: options.tolerance,
         onListening: (url) => Console.log(`listening on ${url}${options.path} (account ${account})`)
       })
+      if (Option.isNone(options.stripeApiKey)) {
+        yield* Effect.logWarning(
+          "no Stripe key: the revalidation queue (same-second conflicts, truncated lists in payloads) waits until a process with a key (serve or sync with --stripe-api-key) drains it"
+        )
+        return yield* server
+      }
+      yield* Effect.all([server, revalidation(account, revalidate)], {
+        concurrency: "unbounded",
+        discard: true
+      }).pipe(Effect.provide(stripeLayer(options)))
     }).pipe(Effect.provide(sinkLayer(options)), withLogging(options))
 ).pipe(
   Command.withDescription(
