@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Effect, Metric, Option, Stream } from "effect"
+import { Effect, Fiber, Metric, Option, Stream } from "effect"
 import { CheckpointStore } from "./CheckpointStore.js"
 import type { CursorStore } from "./CursorStore.js"
 import * as EventLog from "./EventLog.js"
@@ -82,29 +82,30 @@ export const runSource = <E, R>(
     Effect.withSpan("Pipeline.runSource", { attributes: { source: source.name } })
   )
 
-/**
- * One step of a projection: reads after its checkpoint, applies, and moves the checkpoint, in one
- * unit of work. Returns the new position and how many events it applied.
- */
-export const step = <R>(
-  projection: Projection<R>,
-  from: LogPosition.LogPosition,
-  batchSize: number
-): Effect.Effect<
-  { readonly next: LogPosition.LogPosition; readonly applied: number; readonly full: boolean },
-  ProjectionError | EventLogError | StoreError | CheckpointConflict,
-  R | Services
-> =>
-  Effect.gen(function* () {
-    const log = yield* EventLog.EventLog
-    const checkpoints = yield* CheckpointStore
-    const uow = yield* UnitOfWork
-    const page = yield* log.read(from, {
+const readPage = <R>(projection: Projection<R>, from: LogPosition.LogPosition, batchSize: number) =>
+  Effect.flatMap(EventLog.EventLog, (log) =>
+    log.read(from, {
       limit: batchSize,
       types: projection.handles,
       ...(projection.readsData === false ? { data: false } : {})
     })
+  )
+
+/** Applies a page read after `from` and moves the checkpoint from `from` to its end, in one unit of work. */
+const applyPage = <R>(
+  projection: Projection<R>,
+  from: LogPosition.LogPosition,
+  page: EventLog.ReadResult,
+  batchSize: number
+): Effect.Effect<
+  { readonly next: LogPosition.LogPosition; readonly applied: number; readonly full: boolean },
+  ProjectionError | StoreError | CheckpointConflict,
+  R | CheckpointStore | UnitOfWork
+> =>
+  Effect.gen(function* () {
     if (LogPosition.equals(page.next, from)) return { next: from, applied: 0, full: false }
+    const checkpoints = yield* CheckpointStore
+    const uow = yield* UnitOfWork
     yield* uow.transaction(
       Effect.zipRight(
         page.events.length > 0 ? projection.apply(page.events) : Effect.void,
@@ -118,9 +119,66 @@ export const step = <R>(
       )
     }
     return { next: page.next, applied: page.events.length, full: page.events.length >= batchSize }
-  }).pipe(
+  })
+
+/**
+ * One step of a projection: reads after its checkpoint, applies, and moves the checkpoint, in one
+ * unit of work. Returns the new position and how many events it applied.
+ */
+export const step = <R>(
+  projection: Projection<R>,
+  from: LogPosition.LogPosition,
+  batchSize: number
+): Effect.Effect<
+  { readonly next: LogPosition.LogPosition; readonly applied: number; readonly full: boolean },
+  ProjectionError | EventLogError | StoreError | CheckpointConflict,
+  R | Services
+> =>
+  Effect.flatMap(readPage(projection, from, batchSize), (page) =>
+    applyPage(projection, from, page, batchSize)
+  ).pipe(
     Metric.trackDuration(PipelineMetrics.applyDuration.pipe(Metric.tagged("projection", projection.name)))
   )
+
+/**
+ * Steps with read-ahead: while a full page is applied, the page after it is read on another
+ * connection (a read after a position is valid for whoever holds that position as checkpoint, so
+ * it is used only by the step that starts from there; one that starts elsewhere, after a
+ * checkpoint conflict or a failure, drops it and reads afresh). Scoped: a read-ahead still
+ * running is interrupted when the scope closes.
+ */
+const stepper = <R>(projection: Projection<R>, batchSize: number) =>
+  Effect.map(Effect.scope, (scope) => {
+    let ahead:
+      | {
+          readonly from: LogPosition.LogPosition
+          readonly fiber: Fiber.RuntimeFiber<EventLog.ReadResult, EventLogError>
+        }
+      | undefined
+    const drop = () => {
+      const a = ahead
+      ahead = undefined
+      return a === undefined ? Effect.void : Fiber.interruptFork(a.fiber)
+    }
+    return (from: LogPosition.LogPosition, readAhead: (next: LogPosition.LogPosition) => boolean) =>
+      Effect.gen(function* () {
+        const prefetched =
+          ahead !== undefined && LogPosition.equals(ahead.from, from) ? ahead.fiber : undefined
+        if (prefetched !== undefined) ahead = undefined
+        else yield* drop()
+        const page = yield* prefetched !== undefined
+          ? Fiber.join(prefetched)
+          : readPage(projection, from, batchSize)
+        if (page.events.length >= batchSize && readAhead(page.next)) {
+          const fiber = yield* readPage(projection, page.next, batchSize).pipe(Effect.forkIn(scope))
+          ahead = { from: page.next, fiber }
+        }
+        return yield* applyPage(projection, from, page, batchSize)
+      }).pipe(
+        Effect.tapError(drop),
+        Metric.trackDuration(PipelineMetrics.applyDuration.pipe(Metric.tagged("projection", projection.name)))
+      )
+  })
 
 const startPosition = <R>(projection: Projection<R>) =>
   Effect.gen(function* () {
@@ -177,21 +235,21 @@ export const catchUp = <R>(
       yield* checkpoints.lock(projection.name)
       const target = yield* log.head
       const batchSize = options.batchSize ?? 1000
+      const next = yield* stepper(projection, batchSize)
+      // Another writer of the checkpoint (a finished rebuild) shows as a conflict, and the retry
+      // starts from the stored checkpoint.
       let position = yield* startPosition(projection)
       let applied = 0
       while (LogPosition.isAfter(target, position)) {
-        let from: LogPosition.LogPosition = yield* Effect.map(checkpoints.get(projection.name), (c) =>
-          Option.match(c, { onNone: () => position, onSome: (c) => c.position })
-        )
         const r = yield* retryStore(
-          Effect.suspend(() => step(projection, from, batchSize)).pipe(
+          Effect.suspend(() => next(position, (p) => LogPosition.isAfter(target, p))).pipe(
             onConflictReload(checkpoints, projection.name, (p) => {
-              from = p
+              position = p
             })
           )
         )
         applied += r.applied
-        if (LogPosition.equals(r.next, from)) break
+        if (LogPosition.equals(r.next, position)) break
         position = r.next
       }
       return applied
@@ -220,11 +278,12 @@ export const runProjection = <R>(
         options.minInterval === undefined
           ? waitForChange
           : Effect.zipRight(Effect.sleep(options.minInterval), waitForChange)
+      const next = yield* stepper(projection, batchSize)
       let position = yield* startPosition(projection)
       return yield* Effect.forever(
         Effect.gen(function* () {
           const r = yield* retryStore(
-            Effect.suspend(() => step(projection, position, batchSize)).pipe(
+            Effect.suspend(() => next(position, () => true)).pipe(
               onConflictReload(checkpoints, projection.name, (p) => {
                 position = p
               })
