@@ -122,6 +122,97 @@ const copyInOrder = (source: Record<string, unknown>, ordered: ReadonlyArray<str
 }
 
 /**
+ * The same text as `JSON.stringify(inJsonbOrder(value))`, written directly (no copy of the value):
+ * about a quarter of the time for a Stripe object. Keys are quoted once per shape (the sorted key
+ * list and its `"key":` heads are cached by number of keys and first key, as `inJsonbOrder` does,
+ * and used only when every key they name is an own key holding a value). Returns `undefined` for
+ * what it leaves to the general path: a value with its own JSON form (`toJSON`), an object that is
+ * not a plain one, a key that looks like an array index (JavaScript lists those first) or is
+ * `__proto__`, and values JSON.stringify drops or throws on (undefined, functions, symbols, bigints).
+ */
+interface Shape {
+  readonly keys: ReadonlyArray<string>
+  readonly heads: ReadonlyArray<string>
+}
+const shapes = new Map<number, Map<string, Shape>>()
+let cachedShapes = 0
+
+const newShape = (keys: ReadonlyArray<string>): Shape | undefined => {
+  for (const k of keys) {
+    const c = k.charCodeAt(0)
+    if ((c >= 48 && c <= 57) || k === "__proto__") return undefined
+  }
+  const ordered = keys.slice().sort(jsonbKeyOrder)
+  return { keys: ordered, heads: ordered.map((k, i) => `${i === 0 ? "" : ","}${JSON.stringify(k)}:`) }
+}
+
+/** The members of `o` in `shape`'s order, or undefined when `o` lacks one of them or holds one it leaves out. */
+const writeMembers = (o: Record<string, unknown>, shape: Shape): string | undefined => {
+  const { keys, heads } = shape
+  let out = "{"
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    const v = o[key]
+    if (v === undefined || !Object.hasOwn(o, key)) return undefined
+    const text = writeJson(v)
+    if (text === undefined) return undefined
+    out += heads[i]! + text
+  }
+  return `${out}}`
+}
+
+const writeJson = (value: unknown): string | undefined => {
+  switch (typeof value) {
+    case "string":
+    case "number":
+      return JSON.stringify(value)
+    case "boolean":
+      return value ? "true" : "false"
+    case "object": {
+      if (value === null) return "null"
+      if (Array.isArray(value)) {
+        let out = "["
+        for (let i = 0; i < value.length; i++) {
+          const text = writeJson(value[i])
+          if (text === undefined) return undefined
+          out += i === 0 ? text : `,${text}`
+        }
+        return `${out}]`
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return undefined
+      const o = value as Record<string, unknown>
+      if (typeof o.toJSON === "function") return undefined
+      const keys = Object.keys(o)
+      if (keys.length === 0) return "{}"
+      let byFirst = shapes.get(keys.length)
+      if (byFirst === undefined) {
+        byFirst = new Map()
+        shapes.set(keys.length, byFirst)
+      }
+      const cached = byFirst.get(keys[0]!)
+      if (cached !== undefined) {
+        const text = writeMembers(o, cached)
+        if (text !== undefined) return text
+      }
+      const shape = newShape(keys)
+      if (shape === undefined) return undefined
+      if (cachedShapes >= 4096) {
+        shapes.clear()
+        cachedShapes = 0
+        shapes.set(keys.length, byFirst)
+        byFirst.clear()
+      }
+      if (cached === undefined) cachedShapes++
+      byFirst.set(keys[0]!, shape)
+      return writeMembers(o, shape)
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
  * The canonical JSON text of an event's data (see `inJsonbOrder`) and its hash, the state compared
  * by the same-state snapshot skip. The text never holds a raw newline (JSON.stringify escapes
  * them), so a batch's texts travel as one newline-separated parameter.
@@ -131,7 +222,7 @@ const copyInOrder = (source: Record<string, unknown>, ordered: ReadonlyArray<str
  * logged once more (one extra event, never a lost one), and the hashes agree from then on.
  */
 export const canonicalData = (data: Event.JsonObject): { readonly text: string; readonly hash: string } => {
-  const text = JSON.stringify(inJsonbOrder(data))
+  const text = writeJson(data) ?? JSON.stringify(inJsonbOrder(data))
   return { text, hash: Crypto.hash("md5", text, "hex") }
 }
 

@@ -77,6 +77,27 @@ describe("canonical event data", () => {
     assert.strictEqual(other.text, '{"x":{"a":1,"c":3}}')
   })
 
+  it("writes keys in jsonb order at every depth, and checks a cached key order against each object", () => {
+    const nested = { b: 1, aa: { zz: "x", y: [{ b: 1, a: 2 }, "s", 1.5, true, null] }, a: null }
+    const expected = '{"a":null,"b":1,"aa":{"y":[{"a":2,"b":1},"s",1.5,true,null],"zz":"x"}}'
+    assert.strictEqual(PgEventLog.canonicalData(nested).text, expected)
+    // the same shape again (cached key order), and an object of that shape but other keys
+    assert.strictEqual(PgEventLog.canonicalData({ a: null, aa: nested.aa, b: 1 }).text, expected)
+    assert.strictEqual(PgEventLog.canonicalData({ b: 1, aa: 2, c: 3 }).text, '{"b":1,"c":3,"aa":2}')
+    // a key of the cached order holding undefined, inherited names, a null prototype, a Date inside
+    assert.strictEqual(PgEventLog.canonicalData({ b: 1, aa: undefined, a: 2 }).text, '{"a":2,"b":1}')
+    assert.strictEqual(
+      PgEventLog.canonicalData({ toString: "t", constructor: "c" }).text,
+      '{"toString":"t","constructor":"c"}'
+    )
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { yy: 1, x: "é\u2028" })
+    assert.strictEqual(PgEventLog.canonicalData({ bare }).text, '{"bare":{"x":"é\u2028","yy":1}}')
+    assert.strictEqual(
+      PgEventLog.canonicalData({ z: { when: new Date("2026-01-01T00:00:00.000Z") }, a: [1] }).text,
+      '{"a":[1],"z":{"when":"2026-01-01T00:00:00.000Z"}}'
+    )
+  })
+
   it("keeps JSON.stringify's handling of undefined, toJSON and non-finite numbers", () => {
     const text = PgEventLog.canonicalData({
       when: new Date("2026-01-01T00:00:00.000Z"),
