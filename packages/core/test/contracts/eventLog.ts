@@ -60,6 +60,34 @@ export const eventLogContract = (driver: string, driverLayer: Layer.Layer<LogSer
         })
       )
 
+      it.effect(
+        "keeps text fields with quotes, backslashes, commas, braces, spaces and newlines, and a null API version",
+        () =>
+          Effect.gen(function* () {
+            const log = yield* EventLog.EventLog
+            const accountId = unique("acct")
+            const start = yield* log.head
+            const awkward = ['a"b', "c\\d", "e,f", "{g}", "h i", "j\nk", "NULL", '\\"']
+            const events = awkward.map((text, i) => {
+              const e = customerEvent({
+                accountId,
+                id: `${unique("evt")}${text}`,
+                objectId: `cus ${text}`,
+                type: `customer.${text}`,
+                source: `src${text}`,
+                versionTs: 1_700_000_000 + i
+              })
+              return new Event.Event({ ...e, apiVersion: i % 2 === 0 ? null : `v${text}` })
+            })
+            assert.deepStrictEqual(yield* log.append({ events }), { appended: events.length, skipped: 0 })
+            const read = (yield* readAll(log, start)).filter((e) => e.accountId === accountId)
+            assert.deepStrictEqual(
+              read.map((e) => [e.id, e.type, e.source, e.objectId, e.apiVersion]),
+              events.map((e) => [e.id, e.type, e.source, e.objectId, e.apiVersion])
+            )
+          })
+      )
+
       it.effect("skips a duplicate (same account and event id) without an error", () =>
         Effect.gen(function* () {
           const log = yield* EventLog.EventLog
