@@ -12,6 +12,7 @@ import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "eff
 import { PgTest } from "../../../test/harness/index.js"
 import { customerEvent, customerSnapshot, unique } from "../../core/test/contracts/fixtures.js"
 import { PgProjection, PgSink } from "../src/index.js"
+import { ProjectionTarget } from "../src/ProjectionTarget.js"
 import { customerNames } from "./fixtures/customerNames.js"
 
 const SinkLayer = PgSink.layer().pipe(Layer.provideMerge(PgTest.layer()))
@@ -173,6 +174,61 @@ describe("event log invariants (postgres)", () => {
           }
           const checkpoint = yield* (yield* CheckpointStore.CheckpointStore).get(name)
           assert.isTrue(Option.isSome(checkpoint))
+        })
+    )
+
+    it.effect(
+      "(b) the checkpoint moved by another writer during a step: the page read ahead is used only if it starts there, each event applied once",
+      () =>
+        Effect.gen(function* () {
+          const log = yield* EventLog.EventLog
+          const sql = yield* SqlClient.SqlClient
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          const context = yield* Effect.context<SqlClient.SqlClient | CheckpointStore.CheckpointStore>()
+          // the other writer applies the first `taken` events of the runner's second page and moves
+          // the checkpoint past them, in its own transaction (a new fiber: not the runner's)
+          for (const taken of [4, 10]) {
+            const name = unique(`moved${taken}`).toLowerCase()
+            const projection = customerNames({ name })
+            const accountId = unique("acct")
+            const events = Array.from({ length: 47 }, (_, i) =>
+              customerEvent({ accountId, objectId: `cus_${i % 7}`, versionTs: 1_700_000_000 + i })
+            )
+            // the projection starts at the head: its pages hold only these events
+            yield* checkpoints.reset(name, yield* log.head, 1)
+            yield* log.append({ events })
+            let calls = 0
+            const otherWriter = (batch: ReadonlyArray<Event.StoredEvent>) => {
+              const last = batch[taken - 1]!
+              const write = sql.withTransaction(
+                Effect.zipRight(
+                  projection.apply(batch.slice(0, taken)),
+                  checkpoints.reset(name, { txid: last.txid, position: last.position }, 1)
+                )
+              )
+              return Effect.promise(() =>
+                Effect.runPromise(
+                  write.pipe(
+                    Effect.provideService(ProjectionTarget, { schema: "stripe" }),
+                    Effect.provide(context)
+                  )
+                )
+              )
+            }
+            const moved = {
+              ...projection,
+              apply: (batch: ReadonlyArray<Event.StoredEvent>) =>
+                Effect.zipRight(++calls === 2 ? otherWriter(batch) : Effect.void, projection.apply(batch))
+            }
+            yield* PgProjection.catchUp(moved, { batchSize: 10 })
+            const counts = yield* sql<{ event_id: string; times: number }>`
+            SELECT event_id, times FROM ${sql("stripe")}.${sql(`${name}_applied`)} WHERE account_id = ${accountId}`
+            assert.strictEqual(counts.length, events.length, `taken ${taken}`)
+            for (const c of counts) assert.strictEqual(c.times, 1, `taken ${taken}: ${c.event_id}`)
+            const head = yield* log.head
+            const checkpoint = Option.getOrThrow(yield* checkpoints.get(name))
+            assert.deepStrictEqual(checkpoint.position, head)
+          }
         })
     )
 
