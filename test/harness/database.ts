@@ -13,6 +13,7 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
+import { PgPool } from "@stripe-sync/sink-postgres"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { expect, inject } from "vitest"
 
@@ -106,13 +107,19 @@ export const layer = (
   Layer.unwrapScoped(
     Effect.gen(function* () {
       const database = yield* acquire(options)
-      // The pool is built inside the same scope, so it closes before the database is dropped.
+      // The pool is built inside the same scope, so it closes before the database is dropped. The
+      // sink's own pool (its hot statements prepared) unless options only PgClient has are asked for.
+      const client = options.client ?? {}
+      const plain = Object.keys(client).every((k) => k === "maxConnections" || k === "applicationName")
+      const url = Redacted.make(database.url)
       return Layer.merge(
-        PgClient.layer({
-          applicationName: "stripe-sync-test",
-          ...options.client,
-          url: Redacted.make(database.url)
-        }),
+        plain
+          ? PgPool.layer({
+              url,
+              maxConnections: client.maxConnections,
+              applicationName: client.applicationName ?? "stripe-sync-test"
+            })
+          : PgClient.layer({ applicationName: "stripe-sync-test", ...client, url }),
         Layer.succeed(TestDatabase, database)
       )
     })

@@ -12,6 +12,7 @@ import { CheckpointConflict } from "@stripe-sync/core/PipelineError"
 import { Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
 import { storeError } from "./internal/errors.js"
 import { tables } from "./internal/names.js"
+import { prepared } from "./PgPool.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
 
 interface Row {
@@ -42,6 +43,17 @@ export const make = Effect.fn("PgCheckpointStore.make")(function* (schema: strin
   const fail = (op: string) => storeError("checkpoint store", op)
   const cols = `projection, txid::text AS txid, position::text AS position, version, updated_at`
   const lockNamespace = `stripe-sync:runner:${schema}`
+  // run by every fold: prepared on the sink's pool (PgPool)
+  const getCheckpoint = prepared(`SELECT ${cols} FROM ${t.checkpoints} WHERE projection = $1`)
+  const insertCheckpoint = prepared(`INSERT INTO ${t.checkpoints} AS c (projection, txid, position, version)
+                 VALUES ($1, $4::xid8, $5::int8, 0)
+                 ON CONFLICT (projection) DO UPDATE SET txid = excluded.txid, position = excluded.position, updated_at = now()
+                 WHERE c.txid = $2::xid8 AND c.position = $3::int8
+                 RETURNING 1 AS ok`)
+  const updateCheckpoint =
+    prepared(`UPDATE ${t.checkpoints} SET txid = $4::xid8, position = $5::int8, updated_at = now()
+                 WHERE projection = $1 AND txid = $2::xid8 AND position = $3::int8
+                 RETURNING 1 AS ok`)
   const exec = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
     conn.executeUnprepared(text, params, undefined) as Effect.Effect<ReadonlyArray<{ ok: unknown }>, unknown>
 
@@ -56,7 +68,7 @@ export const make = Effect.fn("PgCheckpointStore.make")(function* (schema: strin
 
   const service: CheckpointStore["Type"] = {
     get: (projection) =>
-      sql.unsafe<Row>(`SELECT ${cols} FROM ${t.checkpoints} WHERE projection = $1`, [projection]).pipe(
+      sql.unsafe<Row>(getCheckpoint, [projection]).pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toCheckpoint)),
         Effect.mapError(fail("get"))
       ),
@@ -93,15 +105,7 @@ export const make = Effect.fn("PgCheckpointStore.make")(function* (schema: strin
         // Absent counts as the start of the log, as in the memory driver.
         const moved = yield* sql
           .unsafe<{ ok: number }>(
-            LogPosition.equals(expected, LogPosition.zero)
-              ? `INSERT INTO ${t.checkpoints} AS c (projection, txid, position, version)
-                 VALUES ($1, $4::xid8, $5::int8, 0)
-                 ON CONFLICT (projection) DO UPDATE SET txid = excluded.txid, position = excluded.position, updated_at = now()
-                 WHERE c.txid = $2::xid8 AND c.position = $3::int8
-                 RETURNING 1 AS ok`
-              : `UPDATE ${t.checkpoints} SET txid = $4::xid8, position = $5::int8, updated_at = now()
-                 WHERE projection = $1 AND txid = $2::xid8 AND position = $3::int8
-                 RETURNING 1 AS ok`,
+            LogPosition.equals(expected, LogPosition.zero) ? insertCheckpoint : updateCheckpoint,
             params
           )
           .pipe(Effect.mapError(fail("compareAndSet")))

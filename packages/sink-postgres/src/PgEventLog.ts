@@ -21,6 +21,7 @@ import * as LogPosition from "@stripe-sync/core/LogPosition"
 import { Effect, Layer, PubSub, Schedule, Stream } from "effect"
 import { logError } from "./internal/errors.js"
 import { type Tables, tables } from "./internal/names.js"
+import { prepared } from "./PgPool.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
 
 /** The last write per (source, key) wins, as the memory driver applies them in order. */
@@ -249,9 +250,11 @@ input AS (
  * the next ones with the previous one in the batch. A snapshot taken for the revalidation queue
  * (source revalidate_queue) is never skipped: it was asked because the row is in doubt (two
  * states in one second), and its newer version is what settles the row. A batch without
- * snapshots has nothing to compare, and takes the statement without the window and the probe.
+ * snapshots has nothing to compare, and takes the statement without the window and the probe;
+ * one without cursor writes (every webhook append) takes it without the cursor CTEs (planning
+ * them cost as much as running a small append).
  */
-const appendSql = (t: Tables, snapshots: boolean) => `
+const appendSql = (t: Tables, snapshots: boolean, cursors: boolean) => `
 WITH ${inputCte},
 fresh AS (
   SELECT h.* FROM input h
@@ -285,12 +288,11 @@ inserted AS (
   }
   ORDER BY q.ord
   RETURNING 1
-),
-${cursorCtes(t, 12)}
+)${cursors ? `,\n${cursorCtes(t, 13)}` : ""}
 SELECT
   (SELECT count(*) FROM inserted)::int AS appended,
-  (SELECT count(*) FROM cursor_put)::int + (SELECT count(*) FROM cursor_del)::int AS cursors,
-  (SELECT count(*) FROM (SELECT pg_notify($15, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
+  ${cursors ? "(SELECT count(*) FROM cursor_put)::int + (SELECT count(*) FROM cursor_del)::int" : "0"} AS cursors,
+  (SELECT count(*) FROM (SELECT pg_notify($12, count(*)::text) FROM inserted HAVING count(*) > 0) n)::int AS notified
 `
 
 /**
@@ -399,10 +401,15 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
   const pg = yield* PgClient.PgClient
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const t = tables(schema)
-  const append = appendSql(t, false)
-  const appendWithSnapshots = appendSql(t, true)
-  const read = readSql(t)
-  const readWithoutData = readSql(t, false)
+  // prepared on the sink's pool (PgPool): planned once per connection, not on every call
+  const appendSqls = [
+    prepared(appendSql(t, false, false)),
+    prepared(appendSql(t, true, false)),
+    prepared(appendSql(t, false, true)),
+    prepared(appendSql(t, true, true))
+  ] as const
+  const read = prepared(readSql(t))
+  const readWithoutData = prepared(readSql(t, false))
   const changes = yield* PubSub.sliding<void>(1)
 
   yield* pg.listen(t.channel).pipe(
@@ -459,7 +466,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
         // filtered by the statement, and a concurrent appender of the same event makes it fail with a
         // unique violation once that appender commits; the retry then skips the event.
         const result = yield* sql
-          .unsafe<{ appended: number }>(snapshots ? appendWithSnapshots : append, [
+          .unsafe<{ appended: number }>(appendSqls[(snapshots ? 1 : 0) + (sources.length > 0 ? 2 : 0)]!, [
             textArray(ids),
             textArray(types),
             textArray(eventSources),
@@ -471,10 +478,8 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
             ids.length === 0 ? null : data,
             textArray(hashes),
             textArray(received),
-            sources,
-            keys,
-            values,
-            t.channel
+            t.channel,
+            ...(sources.length > 0 ? [sources, keys, values] : [])
           ])
           .pipe(Effect.retry({ times: 5, while: isUniqueViolation }), Effect.mapError(logError("append")))
         const appended = Number(result[0]?.appended ?? 0)

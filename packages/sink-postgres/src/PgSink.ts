@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
+import type { PgClient } from "@effect/sql-pg"
 import type { CheckpointStore } from "@stripe-sync/core/CheckpointStore"
 import type { CursorStore } from "@stripe-sync/core/CursorStore"
 import type { EventLog } from "@stripe-sync/core/EventLog"
@@ -18,6 +18,7 @@ import * as Migrations from "./Migrations.js"
 import * as PgCheckpointStore from "./PgCheckpointStore.js"
 import * as PgCursorStore from "./PgCursorStore.js"
 import * as PgEventLog from "./PgEventLog.js"
+import * as PgPool from "./PgPool.js"
 import * as PgRevalidationQueue from "./PgRevalidationQueue.js"
 import * as PgSinkConfig from "./PgSinkConfig.js"
 import * as PgUnitOfWork from "./PgUnitOfWork.js"
@@ -101,7 +102,8 @@ export const layer = (
 }
 
 /**
- * The sink with its own connection pool to `url`.
+ * The sink with its own connection pool to `url` (`PgPool.layer`: the sink's hot statements run
+ * prepared).
  *
  * @since 0.1.0
  * @category layers
@@ -118,7 +120,7 @@ export const layerFromUrl = (options: {
 > =>
   layer(options.schema === undefined ? {} : { schema: options.schema }).pipe(
     Layer.provideMerge(
-      PgClient.layer({
+      PgPool.layer({
         url: options.url,
         maxConnections: options.maxConnections ?? 10,
         applicationName: options.applicationName ?? "stripe-sync"

@@ -12,6 +12,7 @@ import * as Projection from "@stripe-sync/core/Projection"
 import { type Request, RevalidationQueue } from "@stripe-sync/core/RevalidationQueue"
 import { Effect, Option } from "effect"
 import { quote, tables } from "./internal/names.js"
+import { prepared } from "./PgPool.js"
 import { PgSinkConfig } from "./PgSinkConfig.js"
 import { ProjectionTarget } from "./ProjectionTarget.js"
 
@@ -307,7 +308,8 @@ export const projection = (options: Options) => {
   const statement = (key: string, make: () => string): string => {
     let s = statements.get(key)
     if (s === undefined) {
-      s = make()
+      // prepared on the sink's pool (PgPool): each fold runs the same few statements
+      s = prepared(make())
       statements.set(key, s)
     }
     return s
