@@ -193,6 +193,8 @@ interface StepResult {
   readonly failed: number
   readonly statuses: Record<string, number>
   readonly ackMs: ReadonlyArray<number>
+  /** p99 time to acknowledge of each 10 s of the window (due times), to tell a spread tail from a burst. */
+  readonly ackP99By10s: ReadonlyArray<number>
   readonly lastAckAfterWindowMs: number
   readonly rowMs: ReadonlyArray<number>
   readonly run: string
@@ -217,6 +219,7 @@ const step = (
     const run = `b${Date.now().toString(36)}`
     const total = Math.round(rate * seconds)
     const ackMs: Array<number> = []
+    const ackBy10s: Array<Array<number>> = []
     const rowMs: Array<number> = []
     const statuses: Record<string, number> = {}
     const ids: Array<string> = []
@@ -258,6 +261,14 @@ const step = (
       for (const c of clients) c.close()
       const cpu = process.cpuUsage(cpuStart)
       ackMs.sort((a, b) => a - b)
+      const ackP99By10s = Array.from(ackBy10s, (slice) =>
+        slice === undefined
+          ? Number.NaN
+          : percentile(
+              slice.sort((a, b) => a - b),
+              99
+            )
+      )
       rowMs.sort((a, b) => a - b)
       resolve({
         rate,
@@ -266,6 +277,7 @@ const step = (
         failed: total - ok,
         statuses,
         ackMs,
+        ackP99By10s,
         lastAckAfterWindowMs: lastAck - windowEnd,
         rowMs,
         run,
@@ -292,6 +304,9 @@ const step = (
         if (status === 200) {
           ok++
           ackMs.push(t - due)
+          const slice = Math.floor((due - start) / 10_000)
+          if (ackBy10s[slice] === undefined) ackBy10s[slice] = []
+          ackBy10s[slice]!.push(t - due)
           if (sampleEvery > 0 && k % sampleEvery === 0) pendingRows.set(event.id, due)
         }
         lastAck = Math.max(lastAck, t)
@@ -472,7 +487,7 @@ const program = Effect.gen(function* () {
     yield* caughtUp(r.run, r.sent, 30_000)
     const h1 = yield* Effect.promise(() => histograms(urls[0]!))
     console.log(
-      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ${cpuLine(cpu0, r)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)}; receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}; server 1: ${histogramLine(h0, h1)}`
+      `latency @ ${rate}/s for ${windowSeconds} s: ${r.ok}/${r.sent} acknowledged (${JSON.stringify(r.statuses)}), ${n} stored; ${cpuLine(cpu0, r)}, load ${loadAverage()[0]}; ack p50 ${fmt(percentile(r.ackMs, 50))}, p99 ${fmt(percentile(r.ackMs, 99))}, p99.9 ${fmt(percentile(r.ackMs, 99.9))}, max ${fmt(r.ackMs[r.ackMs.length - 1] ?? Number.NaN)} (p99 of each 10 s: ${r.ackP99By10s.map((x) => x.toFixed(0)).join(", ")} ms); receipt→row (sample of ${r.rowMs.length}) p50 ${fmt(percentile(r.rowMs, 50))}, p99 ${fmt(percentile(r.rowMs, 99))}, max ${fmt(r.rowMs[r.rowMs.length - 1] ?? Number.NaN)}; server 1: ${histogramLine(h0, h1)}`
     )
   }
 
