@@ -187,9 +187,12 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   /** Events per append at most (default 500). */
   readonly maxBatchSize?: number | undefined
-  /** How long the first request of a batch waits for others to join it (default 2 ms). */
+  /**
+   * How long the first request of a batch waits for others to join it (default 0: an event goes
+   * at once when no append is in flight, and the events that arrive meanwhile make the next batch).
+   */
   readonly lingerMillis?: number | undefined
-  /** Appends in flight at once (default 2). */
+  /** Appends in flight at once (default 1: batches grow with the load while one is in flight). */
   readonly appendConcurrency?: number | undefined
   /** How long a request waits for its event to be stored before answering 503 (default 10 s). */
   readonly appendTimeout?: Duration.DurationInput | undefined
@@ -313,8 +316,8 @@ export const make = (options: Options): Effect.Effect<HttpApp.Default, never, Ev
       Runtime.runFork(yield* Effect.runtime<never>()),
       {
         maxBatchSize,
-        lingerMillis: options.lingerMillis ?? 2,
-        concurrency: options.appendConcurrency ?? 2,
+        lingerMillis: options.lingerMillis ?? 0,
+        concurrency: options.appendConcurrency ?? 1,
         timeout,
         capacity: maxBatchSize * 20
       },

@@ -1,8 +1,9 @@
 /**
- * The webhook appender: requests park their events and wait; the first event of a batch arms a short
- * linger timer, then one append (at most `concurrency` in flight) takes everything waiting, up to
- * `maxBatchSize`, and calls back every request of the batch. Events that arrive while appends are in
- * flight go in the next batch as soon as one ends.
+ * The webhook appender: requests park their events and wait; one append (at most `concurrency` in
+ * flight) takes everything waiting, up to `maxBatchSize`, and calls back every request of the batch.
+ * Events that arrive while appends are in flight go in the next batch as soon as one ends. With a
+ * linger, the first event of a batch also arms a timer and the append waits for it; without (the
+ * webhook server's default), an event goes at once when a slot is free.
  *
  * Plain JS with callbacks: this runs for every request, and a fiber, a queue or an `Effect.async`
  * per event costs more than the append's share of the event.
