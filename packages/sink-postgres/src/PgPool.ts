@@ -88,11 +88,15 @@ export const layer = (options: Options): Layer.Layer<PgClient.PgClient | SqlClie
         const pool = new Pg.Pool({
           connectionString: Redacted.value(options.url),
           max: options.maxConnections ?? 10,
-          application_name: options.applicationName ?? "stripe-sync",
-          options: "-c plan_cache_mode=force_custom_plan"
+          application_name: options.applicationName ?? "stripe-sync"
         })
         pool.on("error", () => {})
-        pool.on("connect", (client) => prepareRegistered(client as unknown as Queryable))
+        pool.on("connect", (client) => {
+          // a SET rather than the startup `options` parameter, which poolers (PgBouncer,
+          // Supavisor) refuse; queued before any query of the connection
+          client.query("SET plan_cache_mode = force_custom_plan").catch(() => undefined)
+          prepareRegistered(client as unknown as Queryable)
+        })
         return Effect.tryPromise({
           try: () => pool.query("SELECT 1"),
           catch: (cause) => new SqlError({ cause, message: "PgPool: failed to connect" })
