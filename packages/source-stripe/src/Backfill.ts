@@ -14,7 +14,7 @@ import * as Event from "@stripe-sync/core/Event"
 import type { CursorWrite } from "@stripe-sync/core/EventLog"
 import { SourceError, type StoreError } from "@stripe-sync/core/PipelineError"
 import * as Source from "@stripe-sync/core/Source"
-import { Chunk, Duration, Effect, Option, Ref, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Option, Ref, Schema, Sink, Stream } from "effect"
 import type * as StripeClient from "./StripeClient.js"
 import type * as StripeError from "./StripeError.js"
 
@@ -164,6 +164,26 @@ export const RangeCursor = Schema.Struct({
 export type RangeCursor = typeof RangeCursor.Type
 
 const decodeRange = Schema.decodeUnknownOption(RangeCursor)
+
+/**
+ * The most events of pages merged into one append. While an append runs, the pages read meanwhile
+ * are merged into the next one (their events, and their cursor writes in order): one transaction and
+ * one commit for several pages instead of one each, and nothing waits when the log keeps up.
+ */
+const mergedEvents = 1000
+
+const mergePages = Sink.foldWeighted({
+  initial: [] as ReadonlyArray<Source.Batch>,
+  maxCost: mergedEvents,
+  cost: (_, batch: Source.Batch) => Math.max(1, batch.events.length),
+  body: (pages, batch) => [...pages, batch]
+})
+
+/** One batch of several pages: their events, and their cursor writes in order (the last write of a key wins). */
+const merged = (pages: ReadonlyArray<Source.Batch>): Source.Batch =>
+  pages.length === 1
+    ? pages[0]!
+    : { events: pages.flatMap((p) => p.events), cursors: pages.flatMap((p) => p.cursors) }
 
 const rangeKey = (r: Pick<RangeCursor, "account" | "object" | "gte">) =>
   `${r.account}/${r.object}/${String(r.gte).padStart(11, "0")}`
@@ -538,7 +558,8 @@ export const make = (options: Options): Source.Source => {
           })
         )
 
-        // once every range is done (and stored), the plans go: the next backfill reads everything
+        // once every range is done (and stored), the plans go: the next backfill reads everything.
+        // Pages are merged only before this step, so it runs once every page has been appended.
         const finished = Stream.fromEffect(
           Effect.map(
             store.list(sourceName),
@@ -558,6 +579,9 @@ export const make = (options: Options): Source.Source => {
             bufferSize: concurrency
           }
         ).pipe(
+          Stream.filter((b) => b.events.length > 0 || b.cursors.length > 0),
+          Stream.aggregate(mergePages),
+          Stream.map(merged),
           Stream.concat(finished),
           Stream.filter((b) => b.events.length > 0 || b.cursors.length > 0)
         )
