@@ -165,16 +165,19 @@ export interface Options {
 }
 
 /**
- * Newer wins (version, then rank, then event id by code point, the fixed order of states), and a
- * tombstone stays unless a newer tombstone replaces it. A child row keeps its parent when the
- * incoming state carries none (the child object read on its own).
+ * The fixed order of states: a tombstone above every state that is not one (Stripe never brings a
+ * deleted object back, so only a newer tombstone replaces a tombstone, and a tombstone replaces a
+ * live row even when it is older), then newer wins (version, then rank, then event id by code
+ * point). A total order, so the row never depends on arrival order or on where batches end. A
+ * child row keeps its parent when the incoming state carries none (the child object read on its
+ * own).
  */
 const onConflict = (child: boolean) => `ON CONFLICT ("id") DO UPDATE SET
     "_raw_data" = excluded."_raw_data", "_account_id" = excluded."_account_id", "_version_ts" = excluded."_version_ts",
     "_rank" = excluded."_rank", "_event_id" = excluded."_event_id", "_event_position" = excluded."_event_position",
     "_last_synced_at" = excluded."_last_synced_at"${child ? `, "_parent_id" = COALESCE(excluded."_parent_id", t."_parent_id")` : ""}
-  WHERE (t."deleted" IS NOT TRUE OR excluded."_rank" = ${TOMBSTONE})
-    AND (excluded."_version_ts", excluded."_rank", excluded."_event_id" COLLATE "C") > (t."_version_ts", t."_rank", COALESCE(t."_event_id", '') COLLATE "C")`
+  WHERE (excluded."_rank" = ${TOMBSTONE}, excluded."_version_ts", excluded."_rank", excluded."_event_id" COLLATE "C")
+    > (t."_rank" = ${TOMBSTONE}, t."_version_ts", t."_rank", COALESCE(t."_event_id", '') COLLATE "C")`
 
 /** A `jsonb` expression that is an embedded list (`{ object: "list", data: [...] }`). */
 const isList = (list: string) =>
@@ -223,7 +226,7 @@ input AS MATERIALIZED (
     CASE WHEN s.rank = ${TOMBSTONE} AND s.data->'deleted' IS DISTINCT FROM 'true'::jsonb
       THEN s.data || '{"deleted": true}'::jsonb ELSE s.data END AS data
   FROM src s
-  ORDER BY s.id, s.version_ts DESC, s.rank DESC, s.event_id COLLATE "C" DESC
+  ORDER BY s.id, s.rank = ${TOMBSTONE} DESC, s.version_ts DESC, s.rank DESC, s.event_id COLLATE "C" DESC
 ),
 conflicts AS (
   SELECT i.id, i.account_id, i.version_ts FROM input i

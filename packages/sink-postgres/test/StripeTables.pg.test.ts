@@ -212,6 +212,29 @@ describe("StripeTables projection", () => {
       })
     )
 
+    it.effect("a tombstone wins over a live state whatever the arrival order and the batches", () =>
+      Effect.gen(function* () {
+        const deleted = (id: string) =>
+          event({ type: "customer.deleted", object: customer(id), versionTs: 500 })
+        const later = (id: string) =>
+          event({ type: "customer.updated", object: customer(id, { email: "later@x.io" }), versionTs: 510 })
+        // the tombstone first, then a newer live state: in one batch and in two
+        yield* fold([deleted("cus_t1"), later("cus_t1")])
+        yield* fold([deleted("cus_t2")])
+        yield* fold([later("cus_t2")])
+        // a newer live state first, then the older tombstone: in one batch and in two
+        yield* fold([later("cus_t3"), deleted("cus_t3")])
+        yield* fold([later("cus_t4")])
+        yield* fold([deleted("cus_t4")])
+        for (const id of ["cus_t1", "cus_t2", "cus_t3", "cus_t4"]) {
+          const r = yield* row("customers", id)
+          assert.strictEqual(r!.deleted, true, id)
+          assert.strictEqual(r!._version_ts, "500", id)
+          assert.strictEqual(r!.email, "jenny@example.com", id)
+        }
+      })
+    )
+
     it.effect("customer.subscription.deleted cancels: the subscription stays, with status canceled", () =>
       Effect.gen(function* () {
         const sub = (status: string) => ({
