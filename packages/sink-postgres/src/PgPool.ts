@@ -88,15 +88,15 @@ export const layer = (options: Options): Layer.Layer<PgClient.PgClient | SqlClie
         const pool = new Pg.Pool({
           connectionString: Redacted.value(options.url),
           max: options.maxConnections ?? 10,
-          application_name: options.applicationName ?? "stripe-sync"
+          application_name: options.applicationName ?? "stripe-sync",
+          // a SET once connected (before the pool hands the connection out) rather than the
+          // startup `options` parameter, which poolers (PgBouncer, Supavisor) refuse
+          onConnect: async (client) => {
+            await client.query("SET plan_cache_mode = force_custom_plan")
+            prepareRegistered(client as unknown as Queryable)
+          }
         })
         pool.on("error", () => {})
-        pool.on("connect", (client) => {
-          // a SET rather than the startup `options` parameter, which poolers (PgBouncer,
-          // Supavisor) refuse; queued before any query of the connection
-          client.query("SET plan_cache_mode = force_custom_plan").catch(() => undefined)
-          prepareRegistered(client as unknown as Queryable)
-        })
         return Effect.tryPromise({
           try: () => pool.query("SELECT 1"),
           catch: (cause) => new SqlError({ cause, message: "PgPool: failed to connect" })
