@@ -114,36 +114,15 @@ const postEvent = (agent: Http.Agent, url: URL, event: Record<string, unknown>) 
     req.end(body)
   })
 
+/** Posts a signed `customer.created` event with that id; resolves with the id and the status. */
 const post = (agent: Http.Agent, url: URL, id: string) =>
-  new Promise<{ readonly id: string; readonly status: number | string }>((resolve) => {
-    const t = Math.floor(Date.now() / 1000)
-    const body = JSON.stringify({
-      id,
-      object: "event",
-      created: t,
-      type: "customer.created",
-      data: { object: { id: id.replace("evt_", "cus_"), object: "customer", email: `${id}@example.com` } }
-    })
-    const req = Http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: "/webhooks",
-        method: "POST",
-        agent,
-        headers: {
-          "content-length": Buffer.byteLength(body),
-          "stripe-signature": Webhook.sign(body, secret, t)
-        }
-      },
-      (res) => {
-        res.resume()
-        res.on("end", () => resolve({ id, status: res.statusCode ?? 0 }))
-      }
-    )
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ id, status: e.code ?? e.message }))
-    req.end(body)
-  })
+  postEvent(agent, url, {
+    id,
+    object: "event",
+    created: Math.floor(Date.now() / 1000),
+    type: "customer.created",
+    data: { object: { id: id.replace("evt_", "cus_"), object: "customer", email: `${id}@example.com` } }
+  }).then((status) => ({ id, status }))
 
 /**
  * 16 senders in a loop against `serve`; `signal` once 200 events have been answered. Every request
