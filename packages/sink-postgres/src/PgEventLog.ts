@@ -59,19 +59,60 @@ cursor_del AS (
 export { cursorParams }
 
 /**
- * A copy of a JSON value whose objects list their keys in jsonb's own order (shorter keys first,
- * then by code unit), so that `JSON.stringify` of it is a canonical text of the value: equal
- * objects give the same text whatever the key order they arrived in, and jsonb's parser finds
+ * jsonb's own key order: shorter keys first, then by code unit. Canonical texts list keys in it, so
+ * equal objects give the same text whatever the key order they arrived in, and jsonb's parser finds
  * the keys already sorted.
- *
- * The sorted key list is cached by (number of keys, first key): objects of one shape share it. A
- * cached list is used only when every key it names is an own key of the object, which with the
- * same number of keys means the same set of keys; otherwise the keys are sorted afresh.
  */
 const jsonbKeyOrder = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
-const keyOrders = new Map<number, Map<string, ReadonlyArray<string>>>()
-let cachedOrders = 0
 
+/**
+ * An object shape: its keys in jsonb order, their `"key":` heads, and whether `writeJson` can write
+ * it (no key that looks like an array index, which JavaScript lists first, and no `__proto__`).
+ */
+interface Shape {
+  readonly keys: ReadonlyArray<string>
+  readonly heads: ReadonlyArray<string>
+  readonly writable: boolean
+}
+
+/**
+ * Shapes cached by (number of keys, first key): objects of one shape share one. A cached shape is
+ * used only when every key it names is an own key of the object, which with the same number of
+ * keys means the same set of keys; otherwise the keys are sorted afresh.
+ */
+const shapes = new Map<number, Map<string, Shape>>()
+let cachedShapes = 0
+
+const cachedShape = (keys: ReadonlyArray<string>): Shape | undefined => shapes.get(keys.length)?.get(keys[0]!)
+
+const rememberShape = (keys: ReadonlyArray<string>): Shape => {
+  const ordered = keys.slice().sort(jsonbKeyOrder)
+  const shape: Shape = {
+    keys: ordered,
+    heads: ordered.map((k, i) => `${i === 0 ? "" : ","}${JSON.stringify(k)}:`),
+    writable: ordered.every((k) => {
+      const c = k.charCodeAt(0)
+      return !(c >= 48 && c <= 57) && k !== "__proto__"
+    })
+  }
+  if (cachedShapes >= 4096) {
+    shapes.clear()
+    cachedShapes = 0
+  }
+  let byFirst = shapes.get(keys.length)
+  if (byFirst === undefined) {
+    byFirst = new Map()
+    shapes.set(keys.length, byFirst)
+  }
+  if (!byFirst.has(keys[0]!)) cachedShapes++
+  byFirst.set(keys[0]!, shape)
+  return shape
+}
+
+/**
+ * A copy of a JSON value whose objects list their keys in jsonb order, so that `JSON.stringify` of
+ * it is the canonical text of the value (the general path of `canonicalData`).
+ */
 const inJsonbOrder = (value: unknown): unknown => {
   if (value === null || typeof value !== "object") return value
   if (Array.isArray(value)) {
@@ -84,23 +125,9 @@ const inJsonbOrder = (value: unknown): unknown => {
   if (typeof source.toJSON === "function") return value
   const keys = Object.keys(source)
   if (keys.length < 2) return copyInOrder(source, keys)!
-  let byFirst = keyOrders.get(keys.length)
-  if (byFirst === undefined) {
-    byFirst = new Map()
-    keyOrders.set(keys.length, byFirst)
-  }
-  const cached = byFirst.get(keys[0]!)
-  const copy = cached === undefined ? undefined : copyInOrder(source, cached)
-  if (copy !== undefined) return copy
-  const ordered = keys.sort(jsonbKeyOrder)
-  if (cachedOrders >= 4096) {
-    keyOrders.clear()
-    cachedOrders = 0
-  } else {
-    if (cached === undefined) cachedOrders++
-    byFirst.set(Object.keys(source)[0]!, ordered)
-  }
-  return copyInOrder(source, ordered)!
+  const cached = cachedShape(keys)
+  const copy = cached === undefined ? undefined : copyInOrder(source, cached.keys)
+  return copy ?? copyInOrder(source, rememberShape(keys).keys)!
 }
 
 /** The copy, or undefined when `ordered` names a key that is not an own key of `source`. */
@@ -122,31 +149,6 @@ const copyInOrder = (source: Record<string, unknown>, ordered: ReadonlyArray<str
   return out
 }
 
-/**
- * The same text as `JSON.stringify(inJsonbOrder(value))`, written directly (no copy of the value):
- * about a quarter of the time for a Stripe object. Keys are quoted once per shape (the sorted key
- * list and its `"key":` heads are cached by number of keys and first key, as `inJsonbOrder` does,
- * and used only when every key they name is an own key holding a value). Returns `undefined` for
- * what it leaves to the general path: a value with its own JSON form (`toJSON`), an object that is
- * not a plain one, a key that looks like an array index (JavaScript lists those first) or is
- * `__proto__`, and values JSON.stringify drops or throws on (undefined, functions, symbols, bigints).
- */
-interface Shape {
-  readonly keys: ReadonlyArray<string>
-  readonly heads: ReadonlyArray<string>
-}
-const shapes = new Map<number, Map<string, Shape>>()
-let cachedShapes = 0
-
-const newShape = (keys: ReadonlyArray<string>): Shape | undefined => {
-  for (const k of keys) {
-    const c = k.charCodeAt(0)
-    if ((c >= 48 && c <= 57) || k === "__proto__") return undefined
-  }
-  const ordered = keys.slice().sort(jsonbKeyOrder)
-  return { keys: ordered, heads: ordered.map((k, i) => `${i === 0 ? "" : ","}${JSON.stringify(k)}:`) }
-}
-
 /** The members of `o` in `shape`'s order, or undefined when `o` lacks one of them or holds one it leaves out. */
 const writeMembers = (o: Record<string, unknown>, shape: Shape): string | undefined => {
   const { keys, heads } = shape
@@ -162,6 +164,13 @@ const writeMembers = (o: Record<string, unknown>, shape: Shape): string | undefi
   return `${out}}`
 }
 
+/**
+ * The same text as `JSON.stringify(inJsonbOrder(value))`, written directly (no copy of the value):
+ * about a quarter of the time for a Stripe object. Returns `undefined` for what it leaves to the
+ * general path: a value with its own JSON form (`toJSON`), an object that is not a plain one, a
+ * shape that is not `writable`, and values JSON.stringify drops or throws on (undefined,
+ * functions, symbols, bigints).
+ */
 const writeJson = (value: unknown): string | undefined => {
   switch (typeof value) {
     case "string":
@@ -186,27 +195,11 @@ const writeJson = (value: unknown): string | undefined => {
       if (typeof o.toJSON === "function") return undefined
       const keys = Object.keys(o)
       if (keys.length === 0) return "{}"
-      let byFirst = shapes.get(keys.length)
-      if (byFirst === undefined) {
-        byFirst = new Map()
-        shapes.set(keys.length, byFirst)
-      }
-      const cached = byFirst.get(keys[0]!)
-      if (cached !== undefined) {
-        const text = writeMembers(o, cached)
-        if (text !== undefined) return text
-      }
-      const shape = newShape(keys)
-      if (shape === undefined) return undefined
-      if (cachedShapes >= 4096) {
-        shapes.clear()
-        cachedShapes = 0
-        shapes.set(keys.length, byFirst)
-        byFirst.clear()
-      }
-      if (cached === undefined) cachedShapes++
-      byFirst.set(keys[0]!, shape)
-      return writeMembers(o, shape)
+      const cached = cachedShape(keys)
+      const text = cached?.writable ? writeMembers(o, cached) : undefined
+      if (text !== undefined) return text
+      const shape = rememberShape(keys)
+      return shape.writable ? writeMembers(o, shape) : undefined
     }
     default:
       return undefined

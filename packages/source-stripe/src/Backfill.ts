@@ -579,7 +579,6 @@ export const make = (options: Options): Source.Source => {
             bufferSize: concurrency
           }
         ).pipe(
-          Stream.filter((b) => b.events.length > 0 || b.cursors.length > 0),
           Stream.aggregate(mergePages),
           Stream.map(merged),
           Stream.concat(finished),
