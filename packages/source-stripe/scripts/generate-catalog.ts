@@ -242,6 +242,8 @@ const perParent: Record<
     listParams?: Record<string, string>
     /** The parent's includable list of these objects, read with `expand[]=data.<field>` (saves a request per parent). */
     expand?: { field: string; path: string }
+    /** A list every child refers to: when it is empty on an account, no parent has children there. */
+    requires?: string
   }
 > = {
   // `GET /v1/payment_methods` without `customer` lists Treasury payment methods only (Stripe docs).
@@ -256,7 +258,16 @@ const perParent: Record<
     listParams: { "owner[type]": "customer" },
     expand: { field: "tax_ids", path: "/v1/customers/{id}/tax_ids" }
   },
-  "entitlements.active_entitlement": { listPath: "/v1/customers", param: "customer" },
+  // An active entitlement names the feature it grants (`feature`, required; Stripe's Entitlements
+  // guide: features are created first, attached to products, and customers subscribed to those
+  // products become entitled). `GET /v1/entitlements/features` without `archived` lists archived
+  // features too, so an empty list means no customer of the account has an active entitlement:
+  // the request per customer is skipped.
+  "entitlements.active_entitlement": {
+    listPath: "/v1/customers",
+    param: "customer",
+    requires: "/v1/entitlements/features"
+  },
   setup_attempt: { listPath: "/v1/setup_intents", param: "setup_intent" },
   payment_attempt_record: { listPath: "/v1/payment_records", param: "payment_record" },
   "radar.value_list_item": { listPath: "/v1/radar/value_lists", param: "value_list" },
@@ -557,6 +568,7 @@ interface Entry {
     readonly param: string
     readonly supportsCreated: boolean
     readonly expand?: { readonly field: string; readonly path: string }
+    readonly requires?: string
   }
   readonly supportsCreated: boolean
   readonly retrievePath: string | null
@@ -627,7 +639,8 @@ for (const resource of sdkResources) {
             listPath: parent.listPath,
             param: parent.param,
             supportsCreated: true, // settled below, once the parent's entry exists
-            ...(parent.expand ? { expand: parent.expand } : {})
+            ...(parent.expand ? { expand: parent.expand } : {}),
+            ...(parent.requires ? { requires: parent.requires } : {})
           }
         }
       : {}),

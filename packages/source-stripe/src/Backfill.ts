@@ -64,6 +64,12 @@ export interface Resource {
          * from `path` (`{id}` is the parent's id), instead of one list request per parent.
          */
         readonly expand?: { readonly field: string; readonly path: string } | undefined
+        /**
+         * A list every child refers to (active entitlements each name a feature,
+         * `/v1/entitlements/features`): when it is empty on an account, no parent has children there
+         * and the request per parent is skipped. When it cannot be read, every parent is asked.
+         */
+        readonly requires?: string | undefined
       }
     | undefined
 }
@@ -337,6 +343,22 @@ export const make = (options: Options): Source.Source => {
           yield* Ref.update(open, (m) => new Map(m).set(prefix, (m.get(prefix) ?? 0) + 1))
         }
         const totalOpen = Effect.map(Ref.get(open), (m) => [...m.values()].reduce((a, b) => a + b, 0))
+        /** A range read to its end: one fewer open range of its resource. */
+        const closed = (range: RangeCursor) =>
+          Ref.update(open, (m) => {
+            const key = `${range.account}/${range.object}`
+            return new Map(m).set(key, Math.max(0, (m.get(key) ?? 1) - 1))
+          })
+        /** Whether a list holds anything on an account (asked once per account and list). */
+        const anyListed = yield* Effect.cachedFunction((key: string) => {
+          const [accountId, path] = key.split("\u0000") as [string, string]
+          const connected = accounts.get(accountId)?.connected === true
+          return options.list(path, { limit: 1 }, { account: connected ? accountId : undefined }).pipe(
+            Effect.map((page) => page.data.length > 0),
+            // unknown: every parent is asked, as without the check
+            Effect.orElseSucceed(() => true)
+          )
+        })
 
         /** Reads one page of a range; returns the batch and the range to continue with (if any). */
         const pageOf = (
@@ -350,6 +372,14 @@ export const make = (options: Options): Source.Source => {
             const resource = resources.get(range.object)
             if (resource === undefined) {
               // a resource no longer selected: drop its range
+              return { batch: { events: [], cursors: [remove(range)] }, next: undefined }
+            }
+            const requires = resource.perParent?.requires
+            if (requires !== undefined && !(yield* anyListed(`${account.id}\u0000${requires}`))) {
+              yield* Effect.logInfo(
+                `${resource.object} of ${account.id}: nothing to read (${requires} is empty, so no parent has any)`
+              )
+              yield* closed(range)
               return { batch: { events: [], cursors: [remove(range)] }, next: undefined }
             }
             const listPath = resource.perParent?.listPath ?? resource.listPath
@@ -441,12 +471,7 @@ export const make = (options: Options): Source.Source => {
             if (options.onProgress) yield* options.onProgress(account, resource, events.length)
             const last = page.data[page.data.length - 1]
             if (!page.hasMore || last === undefined) {
-              yield* Ref.update(open, (m) =>
-                new Map(m).set(
-                  `${range.account}/${range.object}`,
-                  Math.max(0, (m.get(`${range.account}/${range.object}`) ?? 1) - 1)
-                )
-              )
+              yield* closed(range)
               return { batch: { events, cursors: [remove(range)] }, next: undefined }
             }
             const after = { created: createdOf(last), id: String(last.id) }

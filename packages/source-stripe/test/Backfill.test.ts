@@ -338,4 +338,82 @@ describe("Backfill", () => {
         ])
       }).pipe(Effect.provide(Memory.layer))
   )
+
+  describe("a per-parent list whose children all refer to another list (active entitlements → features)", () => {
+    const entitlements: Backfill.Resource = {
+      object: "entitlements.active_entitlement",
+      listPath: "/v1/entitlements/active_entitlements",
+      supportsCreated: false,
+      perParent: {
+        listPath: "/v1/customers",
+        param: "customer",
+        supportsCreated: true,
+        requires: "/v1/entitlements/features"
+      }
+    }
+    const parents = customers(250, 11)
+    /** Every third customer is entitled to one feature, when the account has features. */
+    const run = (features: "none" | "some" | "unavailable") =>
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        const stripe = makeStripe(parents)
+        const list: Backfill.ListFn = (path, params, options) => {
+          seen.push(path)
+          if (path === "/v1/customers") return stripe.list(path, params, options)
+          if (path === "/v1/entitlements/features") {
+            if (features === "unavailable") {
+              return Effect.fail({ _tag: "Failed", message: "500", retryable: true } as const)
+            }
+            return Effect.succeed({
+              data: features === "some" ? [{ id: "feat_1", object: "entitlements.feature" }] : [],
+              hasMore: false,
+              versionTs: 2_000_000_000
+            })
+          }
+          const i = parents.findIndex((c) => c.id === params.customer)
+          return Effect.succeed({
+            data:
+              features !== "none" && i % 3 === 0
+                ? [{ id: `ent_${i}`, object: "entitlements.active_entitlement", feature: "feat_1" }]
+                : [],
+            hasMore: false,
+            versionTs: 2_000_000_000
+          })
+        }
+        yield* Pipeline.runSource(
+          Backfill.make({ list, resources: [entitlements], accounts: [platform], apiVersion: null })
+        )
+        assert.deepStrictEqual(yield* (yield* CursorStore.CursorStore).list(Backfill.sourceName), [])
+        return {
+          ids: (yield* loggedIds).sort(),
+          perCustomer: seen.filter((p) => p === entitlements.listPath).length,
+          featureRequests: seen.filter((p) => p === "/v1/entitlements/features").length
+        }
+      }).pipe(Effect.provide(Memory.layer))
+    const entitled = parents.flatMap((_, i) => (i % 3 === 0 ? [`ent_${i}`] : [])).sort()
+
+    it.live("no feature on the account: no request per customer, nothing logged, the resource done", () =>
+      Effect.gen(function* () {
+        const r = yield* run("none")
+        assert.deepStrictEqual(r, { ids: [], perCustomer: 0, featureRequests: 1 })
+      })
+    )
+
+    it.live("features: every customer is asked and every entitlement logged", () =>
+      Effect.gen(function* () {
+        const r = yield* run("some")
+        assert.deepStrictEqual(r.ids, entitled)
+        assert.strictEqual(r.perCustomer, parents.length)
+        assert.strictEqual(r.featureRequests, 1)
+      })
+    )
+
+    it.live("features that cannot be read: every customer is asked, as without the check", () =>
+      Effect.gen(function* () {
+        const r = yield* run("unavailable")
+        assert.deepStrictEqual(r.ids, entitled)
+        assert.strictEqual(r.perCustomer, parents.length)
+      })
+    )
+  })
 })

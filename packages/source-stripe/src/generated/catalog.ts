@@ -133,7 +133,8 @@ export const resources: ReadonlyArray<ResourceData> = [
     "perParent": {
       "listPath": "/v1/customers",
       "param": "customer",
-      "supportsCreated": true
+      "supportsCreated": true,
+      "requires": "/v1/entitlements/features"
     },
     "supportsCreated": false,
     "retrievePath": "/v1/entitlements/active_entitlements/{id}",

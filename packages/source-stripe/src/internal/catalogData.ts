@@ -30,6 +30,8 @@ export interface ResourceData {
     readonly supportsCreated: boolean
     /** The parent's includable list of these objects (`expand[]=data.<field>`), paged further by `path`. */
     readonly expand?: { readonly field: string; readonly path: string }
+    /** A list every child refers to: when it is empty on an account, the per-parent requests are skipped. */
+    readonly requires?: string
   }
   readonly supportsCreated: boolean
   readonly retrievePath: string | null
