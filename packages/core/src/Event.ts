@@ -3,8 +3,9 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
+import * as Crypto from "node:crypto"
 import { Schema } from "effect"
+import { canonicalText } from "./internal/canonicalText.js"
 import type { LogPosition } from "./LogPosition.js"
 
 /** Stripe's `evt_…`, a snapshot's deterministic `snap_…`, or a plugin's own id. */
@@ -74,8 +75,31 @@ export const canonicalJson = (value: unknown): string => {
 }
 
 /** The hash of an object's state (hex sha-256 of its canonical JSON). */
-export const hashData = (data: unknown): string =>
-  createHash("sha256").update(canonicalJson(data)).digest("hex")
+export const hashData = (data: unknown): string => Crypto.hash("sha256", canonicalJson(data), "hex")
+
+/**
+ * The canonical JSON text of an event's data (every object's keys in jsonb's order: shorter first,
+ * then by code unit) and its hash (base64 sha-256): what the log stores and compares. Computed
+ * once per data object (an event's data is never changed once the event exists): the snapshot id
+ * is derived from it, and the log's append reuses it.
+ */
+export interface DataDigest {
+  readonly text: string
+  readonly hash: string
+}
+
+const digests = new WeakMap<JsonObject, DataDigest>()
+
+/** The `DataDigest` of an event's data. */
+export const digest = (data: JsonObject): DataDigest => {
+  let d = digests.get(data)
+  if (d === undefined) {
+    const text = canonicalText(data)
+    d = { text, hash: Crypto.hash("sha256", text, "base64") }
+    digests.set(data, d)
+  }
+  return d
+}
 
 /**
  * The deterministic id of a snapshot: derived from the account, the object, its state (as JSON) and
@@ -89,17 +113,25 @@ export const snapshotId = (input: {
   readonly objectId: string
   readonly versionTs: number
   readonly data: unknown
-}): EventId =>
-  EventId.make(
-    `snap_${createHash("sha256")
-      .update(
-        // the response's own JSON text: the same response gives the same id (a fast hash; the log
-        // compares states by their canonical form)
-        `${input.accountId}\u0000${input.objectType}\u0000${input.objectId}\u0000${input.versionTs}\u0000${JSON.stringify(input.data)}`
-      )
-      .digest("hex")
-      .slice(0, 40)}`
+}): EventId => {
+  const { data } = input
+  // the state by its canonical text (key order does not matter), computed once for the log too
+  const state =
+    typeof data === "object" && data !== null && !Array.isArray(data)
+      ? digest(data as JsonObject).hash
+      : canonicalJson(data)
+  return EventId.make(
+    `snap_${Crypto.hash(
+      "sha256",
+      `${input.accountId}\u0000${input.objectType}\u0000${input.objectId}\u0000${input.versionTs}\u0000${state}`,
+      "hex"
+    ).slice(0, 40)}`,
+    true
   )
+}
+
+/** A string `Schema.NonEmptyTrimmedString` accepts, checked without the schema. */
+const trimmed = (s: unknown): s is string => typeof s === "string" && s.length > 0 && s.trim() === s
 
 /** Builds a snapshot event of an object read from an API. */
 export const snapshot = (input: {
@@ -111,8 +143,8 @@ export const snapshot = (input: {
   readonly apiVersion: string | null
   readonly data: JsonObject
   readonly receivedAt?: Date
-}): Event =>
-  new Event({
+}): Event => {
+  const fields = {
     id: snapshotId(input),
     type: snapshotType(input.objectType),
     source: input.source,
@@ -123,4 +155,20 @@ export const snapshot = (input: {
     apiVersion: input.apiVersion,
     data: input.data,
     receivedAt: input.receivedAt ?? new Date()
-  })
+  }
+  // a backfill builds one per object: the schema runs only when a field looks wrong (then it throws
+  // as it always did), not for every well-formed snapshot
+  const wellFormed =
+    trimmed(fields.source) &&
+    trimmed(fields.accountId) &&
+    trimmed(fields.objectType) &&
+    trimmed(fields.objectId) &&
+    Number.isSafeInteger(fields.versionTs) &&
+    fields.versionTs >= 0 &&
+    (fields.apiVersion === null || typeof fields.apiVersion === "string") &&
+    typeof fields.data === "object" &&
+    fields.data !== null &&
+    !Array.isArray(fields.data) &&
+    fields.receivedAt instanceof Date
+  return new Event(fields, wellFormed)
+}

@@ -11,6 +11,14 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string => path.map(String
 export const validateBatch = (
   events: ReadonlyArray<unknown>
 ): Effect.Effect<ReadonlyArray<Event.Event>, InvalidEvent> =>
+  // events built as `Event`s were validated when made: a batch of them needs no effect per event
+  events.every((e) => e instanceof Event.Event)
+    ? Effect.succeed(events as ReadonlyArray<Event.Event>)
+    : validateEach(events)
+
+const validateEach = (
+  events: ReadonlyArray<unknown>
+): Effect.Effect<ReadonlyArray<Event.Event>, InvalidEvent> =>
   Effect.forEach(events, (input, index) =>
     input instanceof Event.Event
       ? Effect.succeed(input)
