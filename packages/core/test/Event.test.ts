@@ -42,6 +42,27 @@ describe("Event", () => {
     assert.isTrue(Event.isSnapshot(e))
   })
 
+  it("a snapshot id ignores key order; a malformed snapshot still fails the envelope schema", () => {
+    const base = { accountId: "acct_1", objectType: "customer", objectId: "cus_1", versionTs: 100 }
+    assert.strictEqual(
+      Event.snapshotId({ ...base, data: { id: "cus_1", a: { x: 1, y: [2] } } }),
+      Event.snapshotId({ ...base, data: { a: { y: [2], x: 1 }, id: "cus_1" } })
+    )
+    const input = { ...base, source: "backfill", apiVersion: null, data: { id: "cus_1" } }
+    for (const bad of [{ objectId: "" }, { accountId: " acct_1" }, { versionTs: -1 }, { versionTs: 1.5 }]) {
+      assert.throws(() => Event.snapshot({ ...input, ...bad }), /Expected|expected/, JSON.stringify(bad))
+    }
+  })
+
+  it("digest: the canonical text (keys in jsonb order) and its hash, once per data object", () => {
+    const data = { id: "cus_1", email: "a@b.c", metadata: { zz: "1", a: "2" }, amount: 12 }
+    const d = Event.digest(data)
+    assert.strictEqual(d.text, '{"id":"cus_1","email":"a@b.c","amount":12,"metadata":{"a":"2","zz":"1"}}')
+    assert.strictEqual(Event.digest(data), d)
+    assert.strictEqual(Event.digest({ ...data }).hash, d.hash)
+    assert.notStrictEqual(Event.digest({ ...data, amount: 13 }).hash, d.hash)
+  })
+
   it.effect("decode names the offending field", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
