@@ -1,6 +1,9 @@
 /**
  * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget|source] [--resources a,b]
- * [--trace]` (`--small 0` skips the small run; `--trace` prints the requests of each second). With
+ * [--trace] [--pg-processes]` (`--small 0` skips the small run; `--trace` prints the requests of each
+ * second; `--pg-processes` prints the fast run's PostgreSQL CPU by process kind: backends,
+ * autovacuum, checkpointer, WAL writer…, and, when the server preloads `pg_stat_statements`, its
+ * statements by execution time). With
  * `--only` and `--small 0` the sync runs in this process: to profile it, run the script with node
  * flags, e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/backfill.bench.ts
  * --only fast --small 0 --scale 2.33`.
@@ -24,6 +27,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { SqlClient } from "@effect/sql"
 import { CursorStore, Memory } from "@stripe-sync/core"
 import { PgSink } from "@stripe-sync/sink-postgres"
 import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
@@ -41,7 +45,9 @@ const { values } = parseArgs({
     /** Tables to backfill instead of the default set (comma-separated), e.g. for a profile. */
     resources: { type: "string" },
     /** Print the requests the emulator answered in each second of the run (to see the tail). */
-    trace: { type: "boolean", default: false }
+    trace: { type: "boolean", default: false },
+    /** Print the fast run's PostgreSQL CPU by process kind (and its statements, with pg_stat_statements). */
+    "pg-processes": { type: "boolean", default: false }
   }
 })
 
@@ -121,6 +127,51 @@ const postmasterPid = (dataDir: string): number | undefined => {
     return Number(fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
   } catch {
     return undefined
+  }
+}
+
+/**
+ * CPU seconds of a PostgreSQL server's processes by kind (the process title: `autovacuum worker`,
+ * `checkpointer`, `walwriter`…; client backends as `backend`), sampled from /proc: a process that
+ * ends between two samples loses its last interval, so sample often (autovacuum workers are short).
+ */
+const processKinds = (postmaster: number) => {
+  const seen = new Map<number, { kind: string; first: number; last: number }>()
+  const sample = () => {
+    for (const entry of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        if (Number(f[1]) !== postmaster) continue
+        const cpu = (Number(f[11]) + Number(f[12])) / 100
+        const known = seen.get(Number(entry))
+        if (known !== undefined) {
+          known.last = cpu
+          continue
+        }
+        const title = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ").trim()
+        const m = /^postgres: (.*)$/.exec(title)
+        const kind =
+          m === null
+            ? "other"
+            : (/^(autovacuum|checkpointer|walwriter|background writer|io worker|logical replication|walsummarizer|startup|archiver)/.exec(
+                m[1]!
+              )?.[1] ?? "backend")
+        seen.set(Number(entry), { kind, first: cpu, last: cpu })
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+  }
+  sample()
+  const timer = setInterval(sample, 100)
+  return () => {
+    clearInterval(timer)
+    sample()
+    const byKind = new Map<string, number>()
+    for (const p of seen.values()) byKind.set(p.kind, (byKind.get(p.kind) ?? 0) + p.last - p.first)
+    return [...byKind].sort((a, b) => b[1] - a[1])
   }
 }
 
@@ -263,6 +314,18 @@ const run = async (options: {
             const cpuBefore = process.cpuUsage()
             const emulatorBefore = treeCpu(emulator.child.pid)
             const postgresBefore = treeCpu(postmasterPid(db.dataDir))
+            const sql = yield* SqlClient.SqlClient
+            const statements =
+              values["pg-processes"] &&
+              (yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_settings
+                WHERE name = 'shared_preload_libraries' AND setting LIKE '%pg_stat_statements%'`)[0]!.n > 0
+            if (statements) {
+              yield* sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`
+              yield* sql`SELECT pg_stat_statements_reset()`
+            }
+            const postmaster = postmasterPid(db.dataDir)
+            const kinds =
+              values["pg-processes"] && postmaster !== undefined ? processKinds(postmaster) : undefined
             const result = yield* Sync.backfill({
               resources: options.resources,
               concurrency: options.concurrency,
@@ -271,6 +334,31 @@ const run = async (options: {
             })
             const after = yield* Effect.promise(() => stats(emulator.url))
             const cpu = process.cpuUsage(cpuBefore)
+            const postgresCpu = treeCpu(postmasterPid(db.dataDir)) - postgresBefore
+            if (kinds !== undefined) {
+              console.log(
+                `  PostgreSQL CPU by process (${postgresCpu.toFixed(1)} s in all): ${kinds()
+                  .map(([k, s]) => `${k} ${s.toFixed(2)} s`)
+                  .join(", ")}`
+              )
+            }
+            if (statements) {
+              const rows = yield* sql<{
+                ms: number
+                calls: number
+                rows: number
+                wal: string
+                query: string
+              }>`
+                SELECT round(total_exec_time)::int AS ms, calls::int, rows::int, wal_bytes::text AS wal,
+                  left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100) AS query
+                FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`
+              for (const r of rows) {
+                console.log(
+                  `    ${r.ms} ms, ${r.calls} calls, ${r.rows} rows, ${mb(Number(r.wal))} WAL: ${r.query}`
+                )
+              }
+            }
             return figures(emulator, before, after, {
               objects: result.objects,
               seconds: result.seconds,
@@ -278,7 +366,7 @@ const run = async (options: {
               startRss,
               cpu,
               emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
-              postgresCpu: treeCpu(postmasterPid(db.dataDir)) - postgresBefore
+              postgresCpu
             })
           }).pipe(Effect.provide(layer))
         })
@@ -330,7 +418,8 @@ const runChild = (only: string, scale: string): void => {
     "--scale",
     scale,
     ...(values.resources !== undefined ? ["--resources", values.resources] : []),
-    ...(values.trace ? ["--trace"] : [])
+    ...(values.trace ? ["--trace"] : []),
+    ...(values["pg-processes"] ? ["--pg-processes"] : [])
   ]
   const child = spawnSync(process.execPath, args, { stdio: "inherit" })
   if (child.status !== 0) throw new Error(`the ${only} run at scale ${scale} failed (${child.status})`)
