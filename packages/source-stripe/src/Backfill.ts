@@ -14,7 +14,7 @@ import * as Event from "@stripe-sync/core/Event"
 import type { CursorWrite } from "@stripe-sync/core/EventLog"
 import { SourceError, type StoreError } from "@stripe-sync/core/PipelineError"
 import * as Source from "@stripe-sync/core/Source"
-import { Chunk, Duration, Effect, Option, Ref, Schema, Sink, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Option, Ref, Schema, Sink, Stream } from "effect"
 import type * as StripeClient from "./StripeClient.js"
 import type * as StripeError from "./StripeError.js"
 
@@ -142,8 +142,9 @@ export interface Options {
   /** Page size (default 100, Stripe's maximum). */
   readonly pageSize?: number
   /**
-   * This worker's lease owner name (default: random). A lease is renewed after every page and expires
-   * `leaseTtl` (default 30 s) after the last one, so ranges of a killed process are taken over then.
+   * This worker's lease owner name (default: random). A lease expires `leaseTtl` (default 30 s) after
+   * it was taken or last renewed, so ranges of a killed process are taken over then; it is renewed
+   * after a page once a third of that time has passed (not after every page: a commit each).
    */
   readonly owner?: string
   readonly leaseTtl?: Duration.DurationInput | undefined
@@ -287,6 +288,7 @@ export const make = (options: Options): Source.Source => {
   const pageSize = options.pageSize ?? 100
   const owner = options.owner ?? `backfill-${process.pid}-${Math.random().toString(36).slice(2, 10)}`
   const ttl = options.leaseTtl ?? Duration.seconds(30)
+  const renewAfter = Duration.toMillis(Duration.decode(ttl)) / 3
   const resources = new Map(options.resources.map((r) => [r.object, r]))
   const accounts = new Map(options.accounts.map((a) => [a.id, a]))
   const lt = (options.createdLte === undefined ? Math.floor(Date.now() / 1000) + 60 : options.createdLte) + 1
@@ -565,15 +567,24 @@ export const make = (options: Options): Source.Source => {
                 })
               )
             )
+            // when this worker's lease was last taken or renewed
+            let leasedAt = 0
             return Stream.paginateChunkEffect(Option.none<RangeCursor>(), (current) =>
               Effect.gen(function* () {
+                if (Option.isNone(current)) leasedAt = yield* Clock.currentTimeMillis
                 const range = Option.isSome(current) ? current : yield* nextRange(held)
                 if (Option.isNone(range)) return [Chunk.empty<Source.Batch>(), Option.none()] as const
                 const key = rangeKey(range.value)
                 const { batch, next } = yield* pageOf(range.value)
                 if (next === undefined)
                   return [Chunk.of(batch), Option.some(Option.none<RangeCursor>())] as const
+                // renewed once a third of its time has passed, not after every page (a commit each)
+                const now = yield* Clock.currentTimeMillis
+                if (now - leasedAt < renewAfter) {
+                  return [Chunk.of(batch), Option.some(Option.some(next))] as const
+                }
                 const kept = yield* store.renew(sourceName, key, { owner, ttl })
+                leasedAt = now
                 return [
                   Chunk.of(batch),
                   Option.some(kept ? Option.some(next) : Option.none<RangeCursor>())
