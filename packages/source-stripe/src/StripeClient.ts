@@ -21,6 +21,7 @@ import {
   type Scope
 } from "effect"
 import Stripe from "stripe"
+import { BufferedHttpClient } from "./internal/httpClient.js"
 import { endpointOf, withQuery } from "./internal/query.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import {
@@ -297,6 +298,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       maxNetworkRetries: 0,
       timeout,
       telemetry: false,
+      httpClient: new BufferedHttpClient(),
       ...(base
         ? {
             host: base.hostname,

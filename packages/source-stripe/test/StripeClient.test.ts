@@ -198,6 +198,66 @@ describe("StripeClient over HTTP", () => {
     })
   )
 
+  it.scopedLive("reads a body that arrives in many pieces, split inside multi-byte characters", () =>
+    Effect.gen(function* () {
+      const names = Array.from({ length: 200 }, (_, i) => `Zoë Ødegård 東京 🚀 ${i}`)
+      const body = Buffer.from(
+        JSON.stringify({
+          object: "list",
+          data: names.map((name, i) => ({ id: `cus_${i}`, name })),
+          has_more: false
+        })
+      )
+      const pieces = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const s = createServer(async (_req, res) => {
+            res.writeHead(200, { "content-type": "application/json", date: DATE })
+            // 7-byte pieces, each flushed on its own turn: most end inside a character
+            for (let i = 0; i < body.length; i += 7) {
+              res.write(body.subarray(i, i + 7))
+              await new Promise((resolve) => setImmediate(resolve))
+            }
+            res.end()
+          })
+          await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))
+          return s
+        }),
+        (s) => Effect.promise(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      )
+      const stripe = yield* client({ apiBase: `http://127.0.0.1:${(pieces.address() as AddressInfo).port}` })
+      const page = yield* stripe.list("/v1/customers")
+      assert.deepStrictEqual(
+        page.data.map((c) => c.name),
+        names
+      )
+      assert.strictEqual(page.versionTs, DATE_TS)
+    })
+  )
+
+  it.scopedLive("fails a body cut short after the headers with StripeNetworkError, after retrying", () =>
+    Effect.gen(function* () {
+      let requests = 0
+      const cut = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const s = createServer((_req, res) => {
+            requests++
+            res.writeHead(200, { "content-type": "application/json", "content-length": "1000", date: DATE })
+            res.write('{"object":"list","data":[')
+            res.socket?.destroy()
+          })
+          await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve))
+          return s
+        }),
+        (s) => Effect.promise(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      )
+      const stripe = yield* client({ apiBase: `http://127.0.0.1:${(cut.address() as AddressInfo).port}` })
+      const r = yield* Effect.flip(stripe.list("/v1/customers"))
+      assert.strictEqual(r._tag, "StripeNetworkError")
+      // our 4 attempts, each of which the SDK tries once more (a closed connection), as with its own reading
+      assert.strictEqual(requests, 8)
+    })
+  )
+
   it.scopedLive("retries network failures, then fails with StripeNetworkError", () =>
     Effect.gen(function* () {
       const closed = createServer()
