@@ -33,6 +33,7 @@ import { PgSink } from "@stripe-sync/sink-postgres"
 import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
 import { Effect, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
 import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
+import { tuneHeap } from "../../packages/cli/src/internal/heap.js"
 import * as Sync from "../../packages/cli/src/Sync.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
@@ -436,6 +437,8 @@ const main = async () => {
     return
   }
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
+  // the sync runs in this process: with the heap settings the stripe-sync command starts with
+  tuneHeap()
   if (values.only === "fast") {
     const fast = {
       rateLimit: 100_000,

@@ -4,6 +4,9 @@ import { Cause, Effect } from "effect"
 import { run } from "./Cli.js"
 import { exitCode } from "./ExitCode.js"
 import { describeFailure } from "./internal/failure.js"
+import { tuneHeap } from "./internal/heap.js"
+
+tuneHeap()
 
 const argv = process.argv
 const format = argv.indexOf("--log-format")
