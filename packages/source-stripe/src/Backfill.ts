@@ -612,7 +612,10 @@ export const make = (options: Options): Source.Source => {
           Array.from({ length: concurrency }, () => worker),
           {
             concurrency: "unbounded",
-            bufferSize: concurrency
+            // pages waiting for the merge besides the one each worker holds: while an append runs the
+            // merge fills up to 1,000 events from them, and every page waiting beyond that is memory
+            // that outlives young collections (each event holds its object and canonical text)
+            bufferSize: 2
           }
         ).pipe(
           Stream.aggregate(mergePages),
