@@ -10,8 +10,9 @@ import * as v8 from "node:v8"
  * lives through a young collection or two and is promoted before it dies. With V8's own factor the
  * old generation swelled to about 250 MB between full collections, which put the process at
  * 350–400 MB over a long backfill. Unlike a fixed `--max-old-space-size`, the limit still follows
- * the live heap (no out-of-memory risk as an account grows). The price is more full collections
- * (each about 40–70 ms of CPU): at 100,000 objects about 16 instead of 6, while 50 % took 29.
+ * the live heap (no out-of-memory risk as an account grows). The price is more full collections,
+ * each marking the whole live heap: at 100,000 objects 13–14 instead of 6 (50 % took 29, 150 %
+ * took 11 and left the peak above 300 MB), measured at 5–8 % more CPU per object.
  */
 export const heapGrowingPercent = 100
 
