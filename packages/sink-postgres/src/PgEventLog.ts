@@ -284,7 +284,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
         const apiVersions: Array<string | null> = []
         const hashes: Array<string> = []
         const received: Array<string> = []
-        let data = ""
+        const texts: Array<string> = []
         let snapshots = false
         for (let i = 0; i < n; i++) {
           const e = events[i]!
@@ -292,7 +292,7 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
           if (seen.has(key)) continue
           seen.add(key)
           const canonical = canonicalData(e.data)
-          data = ids.length === 0 ? canonical.text : `${data}\n${canonical.text}`
+          texts.push(canonical.text)
           ids.push(e.id)
           types.push(e.type)
           eventSources.push(e.source)
@@ -318,7 +318,8 @@ export const make = Effect.fn("PgEventLog.make")(function* (schema: string) {
             textArray(objectIds),
             intArray(versions),
             textArray(apiVersions),
-            ids.length === 0 ? null : data,
+            // one flat string, not a chain of a thousand concatenations to flatten
+            texts.length === 0 ? null : texts.join("\n"),
             textArray(hashes),
             textArray(received),
             t.channel,
