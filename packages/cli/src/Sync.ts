@@ -7,7 +7,14 @@
  */
 
 import type { SqlClient } from "@effect/sql"
-import { CursorStore, Pipeline, type RevalidationQueue } from "@stripe-sync/core"
+import {
+  CheckpointStore,
+  CursorStore,
+  EventLog,
+  LogPosition,
+  Pipeline,
+  type RevalidationQueue
+} from "@stripe-sync/core"
 import { PgProjection, type PgSinkConfig, StripeTables, SyncRuns } from "@stripe-sync/sink-postgres"
 import { Backfill, Catalog, EventsPoller, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
 import { Data, Duration, Effect, Fiber, Option, Ref } from "effect"
@@ -138,6 +145,26 @@ const settleObjects = (runIds: ReadonlyMap<string, number>, message: string) =>
 const foldBatchSize = 5000
 
 /**
+ * Waits until the tables projection's checkpoint has reached `head`, or has not moved for ten
+ * seconds (something else holds the log's horizon back: the caller's catch-up deals with that).
+ */
+const foldedUpTo = (head: LogPosition.LogPosition) =>
+  Effect.gen(function* () {
+    const checkpoints = yield* CheckpointStore.CheckpointStore
+    let last = LogPosition.zero
+    for (let still = 0; still < 200; ) {
+      const position = Option.match(yield* checkpoints.get(stripeTables.name), {
+        onNone: () => LogPosition.zero,
+        onSome: (c) => c.position
+      })
+      if (!LogPosition.isAfter(head, position)) return
+      still = LogPosition.equals(last, position) ? still + 1 : 0
+      last = position
+      yield* Effect.sleep("50 millis")
+    }
+  })
+
+/**
  * Runs a backfill to completion with the tables projection folding along, then catches the
  * projection up with the log. Fails with `IncompleteSync` if a resource did not complete.
  *
@@ -243,6 +270,16 @@ export const backfill = (options: BackfillOptions) =>
       Effect.either
     )
     yield* Fiber.interrupt(reporter)
+    if (outcome._tag === "Right") {
+      // the fold that ran along finishes the log: interrupting it would throw away the step in flight
+      yield* Effect.logInfo("backfill read everything; folding the rest of the log into the tables")
+      yield* Effect.ignore(
+        Effect.raceFirst(
+          foldedUpTo(yield* EventLog.EventLog.pipe(Effect.flatMap((log) => log.head))),
+          Fiber.join(folding)
+        )
+      )
+    }
     yield* Fiber.interrupt(folding)
     yield* flush
     if (outcome._tag === "Left") {
@@ -251,7 +288,7 @@ export const backfill = (options: BackfillOptions) =>
       yield* Effect.ignore(closeRuns("failed", message))
       return yield* Effect.fail(outcome.left)
     }
-    yield* Effect.logInfo("backfill read everything; folding the rest of the log into the tables")
+    // whatever is left (nothing, unless the fold above failed: its error shows here)
     yield* PgProjection.catchUp(stripeTables, { batchSize: foldBatchSize })
     yield* settleObjects(runIds, "")
     yield* closeRuns("complete")
