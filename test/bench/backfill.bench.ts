@@ -443,7 +443,8 @@ const main = async () => {
     const fast = {
       rateLimit: 100_000,
       endpointRateLimit: 100_000,
-      concurrency: 16,
+      // as the stripe-sync command reads
+      concurrency: Sync.defaultConcurrency,
       resources: selected()
     }
     const full = await run({ ...fast, emulatorArgs: ["--scale", values.scale!] })
@@ -454,7 +455,7 @@ const main = async () => {
     const source = await run({
       rateLimit: 100_000,
       endpointRateLimit: 100_000,
-      concurrency: 16,
+      concurrency: Sync.defaultConcurrency,
       resources: selected(),
       sourceOnly: true,
       emulatorArgs: ["--scale", values.scale!]
