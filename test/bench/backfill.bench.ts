@@ -94,31 +94,39 @@ const stats = async (
 }
 
 /**
- * CPU seconds (user + system) of a process, its live children and its ended children, from /proc
- * (Linux; 0 elsewhere).
+ * The CPU seconds (user + system) of each process on the machine, with its parent and the CPU of
+ * its children that have ended, from /proc (Linux; none elsewhere).
  */
-const treeCpu = (pid: number | undefined): number => {
-  if (pid === undefined || !fs.existsSync("/proc")) return 0
-  const ticks = (stat: string) => {
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    // fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-    return {
-      ppid: Number(f[1]),
-      cpu: (Number(f[11]) + Number(f[12])) / 100,
-      reaped: (Number(f[13]) + Number(f[14])) / 100
-    }
-  }
-  let total = 0
+const processes = (): Array<{ pid: number; ppid: number; cpu: number; reaped: number }> => {
+  if (!fs.existsSync("/proc")) return []
+  const out: Array<{ pid: number; ppid: number; cpu: number; reaped: number }> = []
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      const t = ticks(fs.readFileSync(`/proc/${entry}/stat`, "utf8"))
-      // the root also counts its children that have ended (PostgreSQL backends that exited)
-      if (Number(entry) === pid) total += t.cpu + t.reaped
-      else if (t.ppid === pid) total += t.cpu
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      // fields after the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      out.push({
+        pid: Number(entry),
+        ppid: Number(f[1]),
+        cpu: (Number(f[11]) + Number(f[12])) / 100,
+        reaped: (Number(f[13]) + Number(f[14])) / 100
+      })
     } catch {
       // the process ended meanwhile
     }
+  }
+  return out
+}
+
+/** CPU seconds of a process, its live children and its ended children (0 without /proc). */
+const treeCpu = (pid: number | undefined): number => {
+  if (pid === undefined) return 0
+  let total = 0
+  for (const p of processes()) {
+    // the root also counts its children that have ended (PostgreSQL backends that exited)
+    if (p.pid === pid) total += p.cpu + p.reaped
+    else if (p.ppid === pid) total += p.cpu
   }
   return total
 }
@@ -139,30 +147,27 @@ const postmasterPid = (dataDir: string): number | undefined => {
 const processKinds = (postmaster: number) => {
   const seen = new Map<number, { kind: string; first: number; last: number }>()
   const sample = () => {
-    for (const entry of fs.readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue
-      try {
-        const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-        if (Number(f[1]) !== postmaster) continue
-        const cpu = (Number(f[11]) + Number(f[12])) / 100
-        const known = seen.get(Number(entry))
-        if (known !== undefined) {
-          known.last = cpu
-          continue
-        }
-        const title = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ").trim()
-        const m = /^postgres: (.*)$/.exec(title)
-        const kind =
-          m === null
-            ? "other"
-            : (/^(autovacuum|checkpointer|walwriter|background writer|io worker|logical replication|walsummarizer|startup|archiver)/.exec(
-                m[1]!
-              )?.[1] ?? "backend")
-        seen.set(Number(entry), { kind, first: cpu, last: cpu })
-      } catch {
-        // the process ended meanwhile
+    for (const p of processes()) {
+      if (p.ppid !== postmaster) continue
+      const known = seen.get(p.pid)
+      if (known !== undefined) {
+        known.last = p.cpu
+        continue
       }
+      let title = ""
+      try {
+        title = fs.readFileSync(`/proc/${p.pid}/cmdline`, "utf8").replace(/\0/g, " ").trim()
+      } catch {
+        continue // the process ended meanwhile
+      }
+      const m = /^postgres: (.*)$/.exec(title)
+      const kind =
+        m === null
+          ? "other"
+          : (/^(autovacuum|checkpointer|walwriter|background writer|io worker|logical replication|walsummarizer|startup|archiver)/.exec(
+              m[1]!
+            )?.[1] ?? "backend")
+      seen.set(p.pid, { kind, first: p.cpu, last: p.cpu })
     }
   }
   sample()

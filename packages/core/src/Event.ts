@@ -59,20 +59,11 @@ export const snapshotType = (objectType: string): string => `${objectType}.snaps
 export const isSnapshot = (event: Pick<Event, "type">): boolean => event.type.endsWith(".snapshot")
 
 /**
- * A stable JSON text of a value: object keys sorted, so two equal objects hash alike whatever the
- * key order a server happened to send.
+ * A stable JSON text of a value: every object's keys in one fixed order (jsonb's: shorter first,
+ * then by code unit), so two equal objects hash alike whatever the key order a server happened to
+ * send. The same text the log stores (see `digest`).
  */
-export const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  const keys = Object.keys(value).sort()
-  const parts: Array<string> = []
-  for (const key of keys) {
-    const v = (value as Record<string, unknown>)[key]
-    if (v !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`)
-  }
-  return `{${parts.join(",")}}`
-}
+export const canonicalJson = (value: unknown): string => canonicalText(value)
 
 /** The hash of an object's state (hex sha-256 of its canonical JSON). */
 export const hashData = (data: unknown): string => Crypto.hash("sha256", canonicalJson(data), "hex")

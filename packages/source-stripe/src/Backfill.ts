@@ -14,7 +14,7 @@ import * as Event from "@stripe-sync/core/Event"
 import type { CursorWrite } from "@stripe-sync/core/EventLog"
 import { SourceError, type StoreError } from "@stripe-sync/core/PipelineError"
 import * as Source from "@stripe-sync/core/Source"
-import { Chunk, Clock, Duration, Effect, Option, Ref, Schema, Sink, Stream } from "effect"
+import { Chunk, Clock, Data, Duration, Effect, Option, Ref, Schema, Sink, Stream } from "effect"
 import type * as StripeClient from "./StripeClient.js"
 import type * as StripeError from "./StripeError.js"
 
@@ -352,15 +352,16 @@ export const make = (options: Options): Source.Source => {
             return new Map(m).set(key, Math.max(0, (m.get(key) ?? 1) - 1))
           })
         /** Whether a list holds anything on an account (asked once per account and list). */
-        const anyListed = yield* Effect.cachedFunction((key: string) => {
-          const [accountId, path] = key.split("\u0000") as [string, string]
-          const connected = accounts.get(accountId)?.connected === true
-          return options.list(path, { limit: 1 }, { account: connected ? accountId : undefined }).pipe(
-            Effect.map((page) => page.data.length > 0),
-            // unknown: every parent is asked, as without the check
-            Effect.orElseSucceed(() => true)
-          )
-        })
+        const anyListed = yield* Effect.cachedFunction(
+          (key: { readonly account: Account; readonly path: string }) =>
+            options
+              .list(key.path, { limit: 1 }, { account: key.account.connected ? key.account.id : undefined })
+              .pipe(
+                Effect.map((page) => page.data.length > 0),
+                // unknown: every parent is asked, as without the check
+                Effect.orElseSucceed(() => true)
+              )
+        )
 
         /** Reads one page of a range; returns the batch and the range to continue with (if any). */
         const pageOf = (
@@ -377,7 +378,10 @@ export const make = (options: Options): Source.Source => {
               return { batch: { events: [], cursors: [remove(range)] }, next: undefined }
             }
             const requires = resource.perParent?.requires
-            if (requires !== undefined && !(yield* anyListed(`${account.id}\u0000${requires}`))) {
+            if (
+              requires !== undefined &&
+              !(yield* anyListed(Data.struct({ account: Data.struct(account), path: requires })))
+            ) {
               yield* Effect.logInfo(
                 `${resource.object} of ${account.id}: nothing to read (${requires} is empty, so no parent has any)`
               )

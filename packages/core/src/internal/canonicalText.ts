@@ -54,7 +54,7 @@ const rememberShape = (keys: ReadonlyArray<string>): Shape => {
 
 /**
  * A copy of a JSON value whose objects list their keys in jsonb order, so that `JSON.stringify` of
- * it is the canonical text of the value (the general path of `canonicalData`).
+ * it is the canonical text of the value (the general path of `canonicalText`).
  */
 const inJsonbOrder = (value: unknown): unknown => {
   if (value === null || typeof value !== "object") return value
@@ -149,6 +149,9 @@ const writeJson = (value: unknown): string | undefined => {
   }
 }
 
-/** The canonical text of a JSON value (see the module's comment). */
+/**
+ * The canonical text of a JSON value (see the module's comment); `null` for what JSON has no text
+ * for (undefined, functions), as members holding them are left out.
+ */
 export const canonicalText = (value: unknown): string =>
-  writeJson(value) ?? JSON.stringify(inJsonbOrder(value))
+  writeJson(value) ?? (JSON.stringify(inJsonbOrder(value)) as string | undefined) ?? "null"
