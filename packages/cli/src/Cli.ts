@@ -7,7 +7,6 @@ import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { CheckpointStore, CursorStore, EventLog, LogPosition } from "@stripe-sync/core"
 import { PgProjection, Replay, SyncRuns } from "@stripe-sync/sink-postgres"
 import { Backfill, Revalidate, StripeClient } from "@stripe-sync/source-stripe"
-import { startEmulator } from "@stripe-sync/stripe-emulator/Emulator"
 import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as Resume from "./internal/resume.js"
 import { sinkLayer, stripeLayer, withLogging } from "./internal/runtime.js"
@@ -419,8 +418,9 @@ const emulator = Command.make(
     Effect.gen(function* () {
       const started = Date.now()
       const handle = yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          startEmulator({
+        // loaded here, not with the command: the emulator (and the SQL engine of its Sigma) is only for this command
+        Effect.promise(async () =>
+          (await import("@stripe-sync/stripe-emulator/Emulator")).startEmulator({
             port: options.port,
             seed: options.seed,
             scale: options.scale,

@@ -5,7 +5,7 @@
 import * as Http from "node:http"
 import { Command, Options } from "@effect/cli"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { CheckpointStore } from "@stripe-sync/core/CheckpointStore"
 import type { EventLog } from "@stripe-sync/core/EventLog"
 import { PgProjection } from "@stripe-sync/sink-postgres"
