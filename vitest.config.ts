@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 // One project per package (plus the end-to-end suite and the examples). Every project inherits the
-// root `test` options below, so they all share the Postgres global setup of test/harness.
+// root `test` options below, so they all share the global setups of test/harness (Postgres, the CLI bundle).
 const project = (dir: string, name: string) => ({
   extends: true as const,
   test: { name, root: dir, include: ["**/*.test.ts"], exclude: ["**/node_modules/**", "**/dist/**"] }
@@ -10,7 +10,10 @@ const project = (dir: string, name: string) => ({
 
 export default defineConfig({
   test: {
-    globalSetup: [fileURLToPath(new URL("./test/harness/globalSetup.ts", import.meta.url))],
+    globalSetup: [
+      fileURLToPath(new URL("./test/harness/globalSetup.ts", import.meta.url)),
+      fileURLToPath(new URL("./test/harness/bundleSetup.ts", import.meta.url))
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -3,10 +3,15 @@
  * [--trace] [--pg-processes]` (`--small 0` skips the small run; `--trace` prints the requests of each
  * second; `--pg-processes` prints the fast run's PostgreSQL CPU by process kind: backends,
  * autovacuum, checkpointer, WAL writer…, and, when the server preloads `pg_stat_statements`, its
- * statements by execution time). With
- * `--only` and `--small 0` the sync runs in this process: to profile it, run the script with node
- * flags, e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/backfill.bench.ts
- * --only fast --small 0 --scale 2.33`.
+ * statements by execution time).
+ *
+ * Every run executes this script bundled into one JavaScript file (`test/dist/backfill.bench.mjs`,
+ * rebuilt when a source changed), in a process of its own: the sync runs as the `stripe-sync`
+ * command runs, from its bundle (see packages/cli/scripts/bundle.mjs), not through tsx, whose
+ * loader thread and kept sources would add about 100 MB to every figure of memory. To profile a
+ * run, start the bundle with node flags, e.g. `node --cpu-prof --cpu-prof-dir=/tmp/prof
+ * test/dist/backfill.bench.mjs --only fast --small 0 --scale 2.33` (`--in-process` runs the
+ * TypeScript as started instead, e.g. under `node --import tsx`).
  *
  * 1. fast: the emulator (its own process) with no latency and no rate limit, an account of about
  *    100,000 objects in the emulator's usual mix: objects/s end to end (first request to the last
@@ -19,8 +24,9 @@
  * 3. source (only with `--only source`): the backfill source alone at `--scale`, its cursors in
  *    memory and its events dropped: the CPU the reading side costs per object and per request.
  *
- * Each scenario and size runs in a process of its own (peak RSS is that run's) and starts its own
- * embedded PostgreSQL in a temporary directory, removed afterwards.
+ * Each scenario and size runs in a process of its own (peak RSS is that run's: the kernel's high
+ * water mark, VmHWM) and starts its own embedded PostgreSQL in a temporary directory, removed
+ * afterwards.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -32,6 +38,7 @@ import { CursorStore, Memory } from "@stripe-sync/core"
 import { PgSink } from "@stripe-sync/sink-postgres"
 import { Backfill, Catalog, StripeClient } from "@stripe-sync/source-stripe"
 import { Effect, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
+import { ensureBundle } from "../../packages/cli/scripts/bundle.mjs"
 import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
 import { tuneHeap } from "../../packages/cli/src/internal/heap.js"
 import * as Sync from "../../packages/cli/src/Sync.js"
@@ -48,7 +55,9 @@ const { values } = parseArgs({
     /** Print the requests the emulator answered in each second of the run (to see the tail). */
     trace: { type: "boolean", default: false },
     /** Print the fast run's PostgreSQL CPU by process kind (and its statements, with pg_stat_statements). */
-    "pg-processes": { type: "boolean", default: false }
+    "pg-processes": { type: "boolean", default: false },
+    /** With `--only` and `--small 0`: run in this process as it was started (e.g. through tsx, to profile it). */
+    "in-process": { type: "boolean", default: false }
   }
 })
 
@@ -262,6 +271,16 @@ const run = async (options: {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
   }, 100)
+  /** The process's peak RSS as the kernel counts it (every page, not a sample), else the sampled one. */
+  const highWaterMark = () => {
+    try {
+      const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync("/proc/self/status", "utf8"))
+      if (kb !== null) return Math.max(peakRss, Number(kb[1]) * 1024)
+    } catch {
+      // not Linux
+    }
+    return peakRss
+  }
   try {
     return await Effect.runPromise(
       Effect.scoped(
@@ -303,7 +322,7 @@ const run = async (options: {
               return figures(emulator, before, after, {
                 objects,
                 seconds,
-                peakRss,
+                peakRss: highWaterMark(),
                 startRss,
                 cpu,
                 emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
@@ -368,7 +387,7 @@ const run = async (options: {
             return figures(emulator, before, after, {
               objects: result.objects,
               seconds: result.seconds,
-              peakRss,
+              peakRss: highWaterMark(),
               startRss,
               cpu,
               emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
@@ -413,10 +432,9 @@ const selected = (): ReadonlyArray<Catalog.Resource> =>
  * Runs one scenario at one size in a process of its own (this script with `--only`), so that each
  * peak RSS is that run's alone and each run starts its embedded PostgreSQL in a fresh process.
  */
-const runChild = (only: string, scale: string): void => {
+const runChild = (script: string, only: string, scale: string): void => {
   const args = [
-    ...process.execArgv,
-    fileURLToPath(import.meta.url),
+    script,
     "--only",
     only,
     "--small",
@@ -431,14 +449,23 @@ const runChild = (only: string, scale: string): void => {
   if (child.status !== 0) throw new Error(`the ${only} run at scale ${scale} failed (${child.status})`)
 }
 
+/** True when this script runs as the bundle `runChild` starts (not through tsx). */
+const bundled = import.meta.url.endsWith(".mjs")
+
 const main = async () => {
   const several = values.only === undefined || (values.only === "fast" && Number(values.small) > 0)
-  if (several) {
+  if (several || (!bundled && !values["in-process"])) {
+    // the runs execute this script bundled, as the stripe-sync command runs (see packages/cli/scripts/bundle.mjs)
+    const script = await ensureBundle({
+      entry: fileURLToPath(import.meta.url),
+      outfile: path.join(root, "test/dist/backfill.bench.mjs")
+    })
     if (values.only === undefined || values.only === "fast") {
-      if (Number(values.small) > 0) runChild("fast", values.small!)
-      runChild("fast", values.scale!)
+      if (Number(values.small) > 0) runChild(script, "fast", values.small!)
+      runChild(script, "fast", values.scale!)
     }
-    if (values.only === undefined) runChild("budget", values.scale!)
+    if (values.only === undefined) runChild(script, "budget", values.scale!)
+    if (values.only === "source") runChild(script, "source", values.scale!)
     return
   }
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)

@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:webhooks [--seconds 60] [--rates 1000,2000,3000,4000,5000] [--latency-rate 1000] [--servers 1] [--semi-space 64] [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]`
  *
- * `stripe-sync serve` runs in its own process (webhook server + the stripe tables projection) on an
+ * `stripe-sync serve` runs in its own process (the bundled command, rebuilt when a source changed:
+ * packages/cli/scripts/bundle.mjs; the webhook server + the stripe tables projection) on an
  * embedded PostgreSQL in a temporary directory; this process is an open-loop load generator: signed
  * `customer.created` events over loopback HTTP (keep-alive) at a fixed rate, whatever the answers'
  * latency (a request's latency counts from the moment it was due, so queueing in the client counts).
@@ -21,6 +22,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { bundleFile, ensureBundle } from "../../packages/cli/scripts/bundle.mjs"
 import * as EmbeddedDatabase from "../../packages/cli/src/EmbeddedDatabase.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
@@ -53,15 +55,13 @@ const account = "acct_bench"
 
 const startServer = (databaseUrl: string): Promise<{ readonly url: string; readonly child: ChildProcess }> =>
   new Promise((resolve, reject) => {
-    // node itself (not the tsx wrapper): its pid is the server's, for its CPU time.
+    // the bundled command on node itself, as it ships: its pid is the server's, for its CPU time
     const child = spawn(
       process.execPath,
       [
         ...(semiSpace > 0 ? [`--max-semi-space-size=${semiSpace}`] : []),
         ...nodeFlags,
-        "--import",
-        "tsx",
-        path.join(root, "packages/cli/src/bin.ts"),
+        bundleFile,
         "serve",
         "--port",
         "0",
@@ -401,6 +401,7 @@ const program = Effect.gen(function* () {
   yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(tmp, { recursive: true, force: true })))
   const dataDir = path.join(tmp, "pg", "data")
   const db = yield* EmbeddedDatabase.start({ dataDir })
+  yield* Effect.promise(() => ensureBundle())
   // Several servers share the log (stateless behind a load balancer); the projection runs in one of
   // them at a time (its advisory lock), the others' runners wait.
   const servers = yield* Effect.forEach(

@@ -13,6 +13,7 @@ import {
   startEmulator
 } from "@stripe-sync/stripe-emulator/Emulator"
 import { Effect } from "effect"
+import { bundleFile } from "../../packages/cli/scripts/bundle.mjs"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
@@ -39,11 +40,11 @@ export const waitFor = <E, R>(
   })
 
 /**
- * The CLI as a child process: node itself with the tsx loader (not the tsx wrapper), so that signals
- * and the exit code are the CLI's own.
+ * The CLI as a child process: the bundled command as it ships (built by the global setup), on node
+ * itself, so that signals and the exit code are the CLI's own.
  */
 export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(process.execPath, ["--import", "tsx", path.join(root, "packages/cli/src/bin.ts"), ...args], {
+  spawn(process.execPath, ["--enable-source-maps", bundleFile, ...args], {
     cwd: root,
     env: { ...process.env, ...env, FORCE_COLOR: "0" },
     stdio: ["ignore", "pipe", "pipe"]

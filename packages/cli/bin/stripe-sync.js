@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// Published builds run the compiled CLI; in a source checkout, `pnpm stripe-sync` runs src/bin.ts with tsx.
-import "../dist/bin.js"
+// The bundled command (`pnpm build` writes it; in a clone, `pnpm stripe-sync` rebuilds it when a source changed).
+import "../dist/stripe-sync.mjs"

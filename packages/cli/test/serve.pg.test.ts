@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, layer } from "@effect/vitest"
@@ -16,6 +16,7 @@ import { Webhook } from "@stripe-sync/source-stripe"
 import { Effect } from "effect"
 import { json, waitFor, withEmulator } from "../../../test/harness/e2e.js"
 import { PgTest } from "../../../test/harness/index.js"
+import { bundleFile } from "../scripts/bundle.mjs"
 import * as EmbeddedDatabase from "../src/EmbeddedDatabase.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
@@ -32,13 +33,12 @@ const startServe = (
 ) =>
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string }, Error>((resume) => {
-      // node itself (not the tsx wrapper), so that signals and the exit code are the CLI's own.
+      // the bundled command (built by the global setup) on node itself: signals and the exit code are its own
       const child = spawn(
         process.execPath,
         [
-          "--import",
-          pathToFileURL(path.join(root, "node_modules/tsx/dist/loader.mjs")).href,
-          path.join(root, "packages/cli/src/bin.ts"),
+          "--enable-source-maps",
+          bundleFile,
           "serve",
           "--port",
           "0",
