@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|budget|source] [--resources a,b]
+ * `pnpm bench:backfill [--scale 23.3] [--small 2.33] [--only fast|command|budget|source] [--resources a,b]
  * [--trace] [--pg-processes]` (`--small 0` skips the small run; `--trace` prints the requests of each
  * second; `--pg-processes` prints the fast run's PostgreSQL CPU by process kind: backends,
  * autovacuum, checkpointer, WAL writer…, and, when the server preloads `pg_stat_statements`, its
@@ -21,7 +21,11 @@
  *    objects over large resources: the share of the request budget used (requests/s ÷ 25) and
  *    objects/s.
  *
- * 3. source (only with `--only source`): the backfill source alone at `--scale`, its cursors in
+ * 3. command: the `stripe-sync backfill` command itself, as users run it (bundled, its embedded
+ *    PostgreSQL), on the fast emulator at both sizes: objects/s as the command reports them and its
+ *    peak RSS.
+ *
+ * 4. source (only with `--only source`): the backfill source alone at `--scale`, its cursors in
  *    memory and its events dropped: the CPU the reading side costs per object and per request.
  *
  * Each scenario and size runs in a process of its own (peak RSS is that run's: the kernel's high
@@ -203,6 +207,8 @@ interface Figures {
   readonly peakRss: number
   /** RSS of the sync process when the backfill started. */
   readonly startRss: number
+  /** The sync process's memory when the backfill ended: V8's heap, and what lives outside it. */
+  readonly endMemory: NodeJS.MemoryUsage
   /** CPU seconds of the sync process (user + system) over the run. */
   readonly cpuSeconds: number
   /** CPU seconds of the emulator process and of PostgreSQL (postmaster and its backends) over the run. */
@@ -238,6 +244,7 @@ const figures = (
     .slice(0, 6),
   peakRss: f.peakRss,
   startRss: f.startRss,
+  endMemory: process.memoryUsage(),
   cpuSeconds: (f.cpu.user + f.cpu.system) / 1e6,
   emulatorCpuSeconds: f.emulatorCpu,
   postgresCpuSeconds: f.postgresCpu,
@@ -416,6 +423,10 @@ const print = (label: string, f: Figures) => {
   console.log(
     `  CPU per object: sync ${perObject(f.cpuSeconds)} µs, emulator ${perObject(f.emulatorCpuSeconds)} µs, PostgreSQL ${perObject(f.postgresCpuSeconds)} µs`
   )
+  const m = f.endMemory
+  console.log(
+    `  memory at the end: RSS ${mb(m.rss)}, V8 heap ${mb(m.heapTotal)} (${mb(m.heapUsed)} used), outside it ${mb(m.external)} (array buffers ${mb(m.arrayBuffers)})`
+  )
   console.log(`  most asked: ${f.topPaths.map(([p, n]) => `${p} ${n.toLocaleString("en-US")}`).join(", ")}`)
 }
 
@@ -449,11 +460,78 @@ const runChild = (script: string, only: string, scale: string): void => {
   if (child.status !== 0) throw new Error(`the ${only} run at scale ${scale} failed (${child.status})`)
 }
 
+/**
+ * The `stripe-sync backfill` command itself (the bundle users run) against the emulator at `scale`,
+ * with its default embedded PostgreSQL in a temporary working directory: its objects/s as it reports
+ * them (from its backfill's first request to the last row in the tables) and its peak RSS, the
+ * kernel's high water mark (VmHWM) read from /proc while it runs (Linux only).
+ */
+const runCommand = async (cli: string, scale: string): Promise<void> => {
+  const tmp = fs.mkdtempSync(path.join("/tmp", "stripe-sync-bench-"))
+  fs.chmodSync(tmp, 0o755)
+  const emulator = await startEmulator(["--scale", scale])
+  try {
+    const before = await stats(emulator.url)
+    const started = Date.now()
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        "backfill",
+        "--stripe-api-key",
+        "sk_test_bench",
+        "--stripe-api-base",
+        emulator.url,
+        "--rate-limit",
+        "100000",
+        "--endpoint-rate-limit",
+        "100000",
+        // its warnings (resources the emulator's account cannot list) are not the bench's output
+        "--log-level",
+        "error"
+      ],
+      { cwd: tmp, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } }
+    )
+    let out = ""
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    let peak = 0
+    const sample = () => {
+      try {
+        const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))
+        if (kb !== null) peak = Math.max(peak, Number(kb[1]) * 1024)
+      } catch {
+        // not Linux, or the process has ended
+      }
+    }
+    const sampler = setInterval(sample, 50)
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
+    clearInterval(sampler)
+    const wall = (Date.now() - started) / 1000
+    const after = await stats(emulator.url)
+    const done = /done: ([\d,]+) objects in ([\d.]+) s/.exec(out)
+    if (code !== 0 || done === null) throw new Error(`stripe-sync backfill exited with ${code}: ${out}`)
+    const objects = Number(done[1]!.replace(/,/g, ""))
+    const seconds = Number(done[2])
+    const requests = after.requests - before.requests
+    console.log(
+      `command (stripe-sync backfill, bundled), scale ${scale}: ${objects.toLocaleString("en-US")} objects in ${seconds.toFixed(1)} s = ${Math.round(objects / seconds).toLocaleString("en-US")} objects/s; ${requests.toLocaleString("en-US")} requests = ${(requests / seconds).toFixed(1)} req/s (${(after.limited - before.limited).toLocaleString("en-US")} answered 429); peak RSS ${peak > 0 ? mb(peak) : "unknown (no /proc)"}; ${wall.toFixed(1)} s from start to exit (with its embedded PostgreSQL's start and stop)`
+    )
+  } finally {
+    emulator.child.kill("SIGTERM")
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
 /** True when this script runs as the bundle `runChild` starts (not through tsx). */
 const bundled = import.meta.url.endsWith(".mjs")
 
 const main = async () => {
-  const several = values.only === undefined || (values.only === "fast" && Number(values.small) > 0)
+  const several =
+    values.only === undefined ||
+    values.only === "command" ||
+    (values.only === "fast" && Number(values.small) > 0)
   if (several || (!bundled && !values["in-process"])) {
     // the runs execute this script bundled, as the stripe-sync command runs (see packages/cli/scripts/bundle.mjs)
     const script = await ensureBundle({
@@ -463,6 +541,11 @@ const main = async () => {
     if (values.only === undefined || values.only === "fast") {
       if (Number(values.small) > 0) runChild(script, "fast", values.small!)
       runChild(script, "fast", values.scale!)
+    }
+    if (values.only === undefined || values.only === "command") {
+      const cli = await ensureBundle()
+      if (Number(values.small) > 0) await runCommand(cli, values.small!)
+      await runCommand(cli, values.scale!)
     }
     if (values.only === undefined) runChild(script, "budget", values.scale!)
     if (values.only === "source") runChild(script, "source", values.scale!)

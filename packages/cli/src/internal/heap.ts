@@ -5,14 +5,14 @@ import * as v8 from "node:v8"
  * collects again: 100 %, a factor of 2 (V8's own factor goes up to 4 on a machine with memory to
  * spare).
  *
- * Why: a backfill keeps little alive (about 70 MB of heap after a full collection, most of it code
- * and modules), but it reads pages faster than it can append them, so much of what it allocates
- * lives through a young collection or two and is promoted before it dies. With V8's own factor the
- * old generation swelled to about 250 MB between full collections, which put the process at
- * 350–400 MB over a long backfill. Unlike a fixed `--max-old-space-size`, the limit still follows
- * the live heap (no out-of-memory risk as an account grows). The price is more full collections,
- * each marking the whole live heap: at 100,000 objects 13–14 instead of 6 (50 % took 29, 150 %
- * took 11 and left the peak above 300 MB), measured at 5–8 % more CPU per object.
+ * Why: a backfill keeps little alive (about 40 MB of heap after a full collection, run from the
+ * bundle), but it reads pages faster than it can append them, so much of what it allocates lives
+ * through a young collection or two and is promoted before it dies. With V8's own factor the old
+ * generation swells between full collections: at 100,000 objects the bundled backfill peaked at
+ * 279–305 MB of RSS, against 205–215 MB with 100 % (and 183–207 MB with 50 %, for about 7 % more
+ * CPU in the sync process). Unlike a fixed `--max-old-space-size`, the limit still follows the live
+ * heap (no out-of-memory risk as an account grows). The price is more full collections, each
+ * marking the live heap: measured at 5–8 % more CPU per object than V8's own factor.
  */
 export const heapGrowingPercent = 100
 
