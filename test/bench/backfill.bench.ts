@@ -276,7 +276,7 @@ const run = async (options: {
     : undefined
   let peakRss = 0
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss)
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
   }, 100)
   /** The process's peak RSS as the kernel counts it (every page, not a sample), else the sampled one. */
   const highWaterMark = () => {

@@ -39,10 +39,13 @@ export const bundle = async (options = {}) => {
   const entry = options.entry ?? path.join(packageDir, "src", "bin.ts")
   const outfile = options.outfile ?? bundleFile
   const esbuild = await import("esbuild")
+  // a source saved while esbuild reads makes the bundle older than that source: it is rebuilt next time
+  const started = new Date()
   try {
     const result = await esbuild.build({
       entryPoints: [entry],
       outfile,
+      write: false,
       bundle: true,
       platform: "node",
       format: "esm",
@@ -63,8 +66,21 @@ export const bundle = async (options = {}) => {
       absWorkingDir: packageDir
     })
     const inputs = Object.keys(result.metafile.inputs).map((file) => path.resolve(packageDir, file))
-    fs.mkdirSync(path.dirname(inputsFile(outfile)), { recursive: true })
-    fs.writeFileSync(inputsFile(outfile), JSON.stringify(inputs))
+    // each file written whole, then renamed into place: a command started meanwhile (another
+    // `pnpm stripe-sync` building the same bundle) reads the old bundle or the new one, never half of one
+    const replace = (file, contents) => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const tmp = `${file}.${process.pid}.tmp`
+      fs.writeFileSync(tmp, contents)
+      fs.renameSync(tmp, file)
+    }
+    replace(inputsFile(outfile), JSON.stringify(inputs))
+    const [code, others] = [
+      result.outputFiles.filter((f) => f.path === outfile),
+      result.outputFiles.filter((f) => f.path !== outfile)
+    ]
+    for (const f of [...others, ...code]) replace(f.path, f.contents)
+    fs.utimesSync(outfile, started, started)
   } finally {
     await esbuild.stop()
   }
