@@ -214,6 +214,8 @@ interface Figures {
   /** CPU seconds of the emulator process and of PostgreSQL (postmaster and its backends) over the run. */
   readonly emulatorCpuSeconds: number
   readonly postgresCpuSeconds: number
+  /** Bytes of WAL PostgreSQL wrote over the run (0 without PostgreSQL). */
+  readonly walBytes: number
   readonly emulatorStartupMs: number
   readonly emulatorObjects: number
 }
@@ -232,6 +234,7 @@ const figures = (
     cpu: NodeJS.CpuUsage
     emulatorCpu: number
     postgresCpu: number
+    walBytes: number
   }
 ): Figures => ({
   objects: f.objects,
@@ -248,6 +251,7 @@ const figures = (
   cpuSeconds: (f.cpu.user + f.cpu.system) / 1e6,
   emulatorCpuSeconds: f.emulatorCpu,
   postgresCpuSeconds: f.postgresCpu,
+  walBytes: f.walBytes,
   emulatorStartupMs: emulator.startupMs,
   emulatorObjects: emulator.objects
 })
@@ -333,7 +337,8 @@ const run = async (options: {
                 startRss,
                 cpu,
                 emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
-                postgresCpu: 0
+                postgresCpu: 0,
+                walBytes: 0
               })
             }).pipe(Effect.provide(Layer.mergeAll(client, Memory.layer)))
           }
@@ -358,6 +363,8 @@ const run = async (options: {
             const postmaster = postmasterPid(db.dataDir)
             const kinds =
               values["pg-processes"] && postmaster !== undefined ? processKinds(postmaster) : undefined
+            const walLsn = sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`
+            const walBefore = (yield* walLsn)[0]!.lsn
             const result = yield* Sync.backfill({
               resources: options.resources,
               concurrency: options.concurrency,
@@ -367,6 +374,11 @@ const run = async (options: {
             const after = yield* Effect.promise(() => stats(emulator.url))
             const cpu = process.cpuUsage(cpuBefore)
             const postgresCpu = treeCpu(postmasterPid(db.dataDir)) - postgresBefore
+            const walBytes = Number(
+              (yield* sql<{
+                n: string
+              }>`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), ${walBefore}::pg_lsn)::text AS n`)[0]!.n
+            )
             if (kinds !== undefined) {
               console.log(
                 `  PostgreSQL CPU by process (${postgresCpu.toFixed(1)} s in all): ${kinds()
@@ -398,7 +410,8 @@ const run = async (options: {
               startRss,
               cpu,
               emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
-              postgresCpu
+              postgresCpu,
+              walBytes
             })
           }).pipe(Effect.provide(layer))
         })
@@ -421,7 +434,7 @@ const print = (label: string, f: Figures) => {
   )
   const perObject = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, f.objects))
   console.log(
-    `  CPU per object: sync ${perObject(f.cpuSeconds)} µs, emulator ${perObject(f.emulatorCpuSeconds)} µs, PostgreSQL ${perObject(f.postgresCpuSeconds)} µs`
+    `  CPU per object: sync ${perObject(f.cpuSeconds)} µs, emulator ${perObject(f.emulatorCpuSeconds)} µs, PostgreSQL ${perObject(f.postgresCpuSeconds)} µs; WAL ${mb(f.walBytes)} (${(f.walBytes / Math.max(1, f.objects) / 1024).toFixed(1)} KB per object)`
   )
   const m = f.endMemory
   console.log(
