@@ -560,7 +560,7 @@ const main = async () => {
       if (Number(values.small) > 0) await runCommand(cli, values.small!)
       await runCommand(cli, values.scale!)
     }
-    if (values.only === undefined) runChild(script, "budget", values.scale!)
+    if (values.only === undefined || values.only === "budget") runChild(script, "budget", values.scale!)
     if (values.only === "source") runChild(script, "source", values.scale!)
     return
   }
