@@ -194,6 +194,16 @@ const processKinds = (postmaster: number) => {
   }
 }
 
+/** A process's peak RSS as the kernel counts it (VmHWM: every page, not a sample); undefined without /proc. */
+const highWaterMark = (pid: number | "self"): number | undefined => {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return kb === null ? undefined : Number(kb[1]) * 1024
+  } catch {
+    return undefined // not Linux, or the process has ended
+  }
+}
+
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 
 interface Figures {
@@ -282,16 +292,8 @@ const run = async (options: {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss())
   }, 100)
-  /** The process's peak RSS as the kernel counts it (every page, not a sample), else the sampled one. */
-  const highWaterMark = () => {
-    try {
-      const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync("/proc/self/status", "utf8"))
-      if (kb !== null) return Math.max(peakRss, Number(kb[1]) * 1024)
-    } catch {
-      // not Linux
-    }
-    return peakRss
-  }
+  /** This process's peak RSS: the kernel's, else the sampled one (no /proc). */
+  const peak = () => Math.max(peakRss, highWaterMark("self") ?? 0)
   try {
     return await Effect.runPromise(
       Effect.scoped(
@@ -333,7 +335,7 @@ const run = async (options: {
               return figures(emulator, before, after, {
                 objects,
                 seconds,
-                peakRss: highWaterMark(),
+                peakRss: peak(),
                 startRss,
                 cpu,
                 emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
@@ -363,8 +365,7 @@ const run = async (options: {
             const postmaster = postmasterPid(db.dataDir)
             const kinds =
               values["pg-processes"] && postmaster !== undefined ? processKinds(postmaster) : undefined
-            const walLsn = sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`
-            const walBefore = (yield* walLsn)[0]!.lsn
+            const walBefore = (yield* sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`)[0]!.lsn
             const result = yield* Sync.backfill({
               resources: options.resources,
               concurrency: options.concurrency,
@@ -406,7 +407,7 @@ const run = async (options: {
             return figures(emulator, before, after, {
               objects: result.objects,
               seconds: result.seconds,
-              peakRss: highWaterMark(),
+              peakRss: peak(),
               startRss,
               cpu,
               emulatorCpu: treeCpu(emulator.child.pid) - emulatorBefore,
@@ -510,15 +511,9 @@ const runCommand = async (cli: string, scale: string): Promise<void> => {
       out += chunk.toString()
     })
     let peak = 0
-    const sample = () => {
-      try {
-        const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))
-        if (kb !== null) peak = Math.max(peak, Number(kb[1]) * 1024)
-      } catch {
-        // not Linux, or the process has ended
-      }
-    }
-    const sampler = setInterval(sample, 50)
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, highWaterMark(child.pid!) ?? 0)
+    }, 50)
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
     clearInterval(sampler)
     const wall = (Date.now() - started) / 1000
@@ -540,12 +535,14 @@ const runCommand = async (cli: string, scale: string): Promise<void> => {
 /** True when this script runs as the bundle `runChild` starts (not through tsx). */
 const bundled = import.meta.url.endsWith(".mjs")
 
+/** One scenario at one size: run in this process when it is the bundle (or asked to); else dispatched. */
+const single =
+  values.only !== undefined &&
+  values.only !== "command" &&
+  (values.only !== "fast" || Number(values.small) === 0)
+
 const main = async () => {
-  const several =
-    values.only === undefined ||
-    values.only === "command" ||
-    (values.only === "fast" && Number(values.small) > 0)
-  if (several || (!bundled && !values["in-process"])) {
+  if (!single || !(bundled || values["in-process"])) {
     // the runs execute this script bundled, as the stripe-sync command runs (see packages/cli/scripts/bundle.mjs)
     const script = await ensureBundle({
       entry: fileURLToPath(import.meta.url),

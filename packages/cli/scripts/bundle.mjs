@@ -16,7 +16,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+/** This script (in a bundle that includes it, the bundle). */
+const self = fileURLToPath(import.meta.url)
+const packageDir = path.resolve(path.dirname(self), "..")
 
 /** The bundled command. */
 export const bundleFile = path.join(packageDir, "dist", "stripe-sync.mjs")
@@ -76,11 +78,9 @@ export const bundle = async (options = {}) => {
       fs.renameSync(tmp, file)
     }
     replace(inputsFile(outfile), JSON.stringify(inputs))
-    const [code, others] = [
-      result.outputFiles.filter((f) => f.path === outfile),
-      result.outputFiles.filter((f) => f.path !== outfile)
-    ]
-    for (const f of [...others, ...code]) replace(f.path, f.contents)
+    // the bundle last: once it is in place, so is its source map
+    for (const f of result.outputFiles) if (f.path !== outfile) replace(f.path, f.contents)
+    replace(outfile, result.outputFiles.find((f) => f.path === outfile).contents)
     fs.utimesSync(outfile, started, started)
   } finally {
     await esbuild.stop()
@@ -101,7 +101,7 @@ export const isFresh = (outfile = bundleFile) => {
   } catch {
     return false
   }
-  for (const file of [...inputs, fileURLToPath(import.meta.url), path.join(packageDir, "package.json")]) {
+  for (const file of [...inputs, self, path.join(packageDir, "package.json")]) {
     try {
       if (fs.statSync(file).mtimeMs > built) return false
     } catch {
@@ -118,7 +118,6 @@ export const ensureBundle = async (options = {}) => {
 }
 
 // run as a script (and not as a part of a bundle, where import.meta.url is the bundle's)
-const self = fileURLToPath(import.meta.url)
 if (
   path.basename(self) === "bundle.mjs" &&
   process.argv[1] !== undefined &&

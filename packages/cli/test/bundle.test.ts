@@ -1,8 +1,10 @@
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { cli, waitFor } from "../../../test/harness/e2e.js"
 import { bundleFile, ensureBundle, isFresh } from "../scripts/bundle.mjs"
 
 const runs = (file: string, ...args: Array<string>) =>
@@ -50,76 +52,82 @@ describe("the CLI bundle (scripts/bundle.mjs)", () => {
     }
   })
 
-  it("the emulator command, bundled, runs a Sigma query (its SQL engine reads its WebAssembly from its own package)", async () => {
-    const child = spawn(process.execPath, [bundleFile, "emulator", "--port", "0", "--seed", "bundle"], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString()
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString()
-    })
-    /** Polls `check` every 50 ms until it answers a value, failing after `seconds`. */
-    const waitFor = async <A>(what: string, seconds: number, check: () => Promise<A | undefined>) => {
-      const deadline = Date.now() + seconds * 1000
-      for (;;) {
-        const value = await check()
-        if (value !== undefined) return value
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`timed out waiting for ${what}; the emulator said: ${output}`)
+  it.scopedLive(
+    "the emulator command, bundled, runs a Sigma query (its SQL engine reads its WebAssembly from its own package)",
+    () =>
+      Effect.gen(function* () {
+        const child = yield* Effect.acquireRelease(
+          Effect.sync(() => cli(["emulator", "--port", "0", "--seed", "bundle"])),
+          (c) => Effect.sync(() => c.kill("SIGTERM"))
+        )
+        let output = ""
+        const collect = (chunk: Buffer) => {
+          output += chunk.toString()
         }
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-    }
-    try {
-      const base = await waitFor(
-        "the emulator's URL",
-        30,
-        async () => /listening on (http:\/\/\S+)/.exec(output)?.[1]
-      )
-      const headers = { authorization: `Bearer sk_test_bundle` }
-      const get = async (url: string) => {
-        const response = await fetch(url, { headers })
-        assert.strictEqual(response.status, 200, `${url}: ${response.status}`)
-        return response
-      }
-      // the truth: every customer, page by page
-      let customers = 0
-      let after: string | undefined
-      for (;;) {
-        const page = (await (
-          await get(`${base}/v1/customers?limit=100${after === undefined ? "" : `&starting_after=${after}`}`)
-        ).json()) as { data: Array<{ id: string }>; has_more: boolean }
-        customers += page.data.length
-        if (!page.has_more) break
-        after = page.data.at(-1)!.id
-      }
-      assert.isAbove(customers, 0)
-      const started = (await (
-        await fetch(`${base}/v1/sigma/query_runs`, {
+        child.stdout!.on("data", collect)
+        child.stderr!.on("data", collect)
+        let base: string | undefined
+        yield* waitFor(
+          "the emulator's URL",
+          Effect.sync(() => {
+            base = /listening on (http:\/\/\S+)/.exec(output)?.[1]
+            return base !== undefined || child.exitCode !== null
+          }),
+          30
+        )
+        assert.isDefined(base, output)
+        const request = (url: string, init: RequestInit = {}) =>
+          Effect.promise(async () => {
+            const response = await fetch(url, {
+              ...init,
+              headers: { authorization: "Bearer sk_test_bundle", ...init.headers }
+            })
+            assert.strictEqual(response.status, 200, `${url}: ${await response.clone().text()}`)
+            return response
+          })
+        const json = <A>(url: string, init?: RequestInit) =>
+          Effect.flatMap(request(url, init), (r) => Effect.promise(() => r.json() as Promise<A>))
+
+        // the truth: every customer, page by page
+        let customers = 0
+        let after: string | undefined
+        for (;;) {
+          const page = yield* json<{ data: Array<{ id: string }>; has_more: boolean }>(
+            `${base}/v1/customers?limit=100${after === undefined ? "" : `&starting_after=${after}`}`
+          )
+          customers += page.data.length
+          if (!page.has_more) break
+          after = page.data.at(-1)!.id
+        }
+        assert.isAbove(customers, 0)
+
+        const started = yield* json<{ id: string }>(`${base}/v1/sigma/query_runs`, {
           method: "POST",
-          headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+          headers: { "content-type": "application/x-www-form-urlencoded" },
           body: new URLSearchParams({ sql: "select count(*) as n from customers" })
         })
-      ).json()) as { id: string }
-      const file = await waitFor("the query run", 60, async () => {
-        const run = (await (await get(`${base}/v1/sigma/query_runs/${started.id}`)).json()) as {
-          status: string
-          error: unknown
-          result: { file: string } | null
-        }
-        assert.notStrictEqual(run.status, "failed", JSON.stringify(run.error))
-        return run.status === "succeeded" ? run.result!.file : undefined
-      })
-      const { url } = (await (await get(`${base}/v1/files/${file}`)).json()) as { url: string }
-      const csv = (await (await get(url)).text()).trim().split(/\r?\n/)
-      assert.deepStrictEqual(csv, ["n", String(customers)])
-    } finally {
-      child.kill("SIGTERM")
-    }
-  })
+        let file: string | undefined
+        yield* waitFor(
+          "the query run",
+          Effect.map(
+            json<{ status: string; error: unknown; result: { file: string } | null }>(
+              `${base}/v1/sigma/query_runs/${started.id}`
+            ),
+            (run) => {
+              assert.notStrictEqual(run.status, "failed", JSON.stringify(run.error))
+              file = run.result?.file
+              return run.status === "succeeded" || child.exitCode !== null
+            }
+          ),
+          60
+        )
+        assert.isDefined(file, output)
+        const { url } = yield* json<{ url: string }>(`${base}/v1/files/${file}`)
+        const csv = yield* Effect.flatMap(request(url), (r) => Effect.promise(() => r.text()))
+        assert.deepStrictEqual(csv.trim().split(/\r?\n/), ["n", String(customers)])
+      }),
+    { timeout: 120_000 }
+  )
 
   it("the stripe-sync bundle (built by the tests' global setup) runs on node alone", () => {
     const help = runs(bundleFile, "--help")
